@@ -39,6 +39,7 @@ type Decoder struct {
 	off     int
 	partial []byte // start of a line that spans reads
 	err     error  // sticky: the error Next returns from now on
+	readErr error  // returned by the reader with the bytes in buf; reported once they are used
 	max     int
 
 	started bool // the first line has been seen (BOM handled)
@@ -152,8 +153,13 @@ func lineEnd(b []byte) int {
 	return lf
 }
 
-// fill reads more input into the (emptied) buffer.
+// fill reads more input into the (emptied) buffer. An error the reader
+// returned together with bytes is kept until those bytes are used: the
+// reader is not called again after it has reported an error.
 func (d *Decoder) fill() error {
+	if d.readErr != nil {
+		return d.readErr
+	}
 	if d.buf == nil {
 		d.buf = make([]byte, 4096)
 	}
@@ -161,6 +167,7 @@ func (d *Decoder) fill() error {
 		n, err := d.r.Read(d.buf[:cap(d.buf)])
 		d.buf, d.off = d.buf[:n], 0
 		if n > 0 {
+			d.readErr = err
 			return nil
 		}
 		if err != nil {
@@ -231,15 +238,17 @@ func parseRetry(v []byte) (time.Duration, bool) {
 	if len(v) == 0 {
 		return 0, false
 	}
+	const maxMS = math.MaxInt64 / int64(time.Millisecond)
 	var ms int64
 	for _, c := range v {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		if ms > (math.MaxInt64/int64(time.Millisecond)-9)/10 {
+		digit := int64(c - '0')
+		if ms > (maxMS-digit)/10 {
 			return 0, false
 		}
-		ms = ms*10 + int64(c-'0')
+		ms = ms*10 + digit
 	}
 	return time.Duration(ms) * time.Millisecond, true
 }

@@ -189,9 +189,12 @@ func (s *Stream) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.endLocked(ErrClosed)
-	// Let net/http finish the response even if the last deadline has passed.
+	// Give net/http a fresh deadline to finish the response once the handler
+	// returns: the last one may have passed, and none at all would let a
+	// client that stopped reading hold the connection's goroutine forever.
+	// net/http clears it after the response.
 	if s.opts.WriteTimeout > 0 {
-		_ = s.rc.SetWriteDeadline(time.Time{})
+		_ = s.rc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	}
 	return nil
 }
