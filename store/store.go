@@ -1,0 +1,151 @@
+// Package store defines the event log behind a hub: [Log] appends events,
+// assigns their IDs, reads them back after an ID, and follows new ones.
+// Implementations live in store/memory (the default), store/bolt and
+// store/redis; store/storetest holds the conformance suite they all pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldsse/herald/sse"
+)
+
+var (
+	// ErrUnknownID is returned by [Log.After] when the ID is not one this
+	// log could have assigned: malformed, from another epoch (an earlier
+	// run of a log that does not survive restarts), or ahead of the head.
+	ErrUnknownID = errors.New("store: unknown event id")
+
+	// ErrEvicted is returned by [Log.After] when the ID is older than the
+	// oldest event still kept, so events after it have been lost.
+	ErrEvicted = errors.New("store: event id evicted from history")
+
+	// ErrClosed is returned by every method after the log was closed.
+	ErrClosed = errors.New("store: closed")
+
+	// ErrUnavailable wraps failures to reach a log's backing service, such
+	// as a Redis server that does not answer. Callers may retry.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// ID is an event's position in its log, and its wire form is the event ID
+// clients see: two decimal numbers joined by '-'. IDs of one log compare in
+// log order: first by Major, then by Minor. Logs that restart empty use
+// Major as an epoch (so an ID from an earlier run is recognised as unknown)
+// and Minor as a sequence number; Redis uses a stream ID's milliseconds and
+// sequence. The zero ID comes before every event.
+type ID struct {
+	Major, Minor uint64
+}
+
+// ParseID parses the wire form of an ID. It returns an error wrapping
+// [ErrUnknownID] for anything else.
+func ParseID(s string) (ID, error) {
+	major, minor, ok := strings.Cut(s, "-")
+	if ok {
+		a, errA := strconv.ParseUint(major, 10, 64)
+		b, errB := strconv.ParseUint(minor, 10, 64)
+		// Reject "+1", "01" and friends so one ID has one spelling.
+		if errA == nil && errB == nil && strconv.FormatUint(a, 10) == major && strconv.FormatUint(b, 10) == minor {
+			return ID{a, b}, nil
+		}
+	}
+	return ID{}, fmt.Errorf("%w: %.64q", ErrUnknownID, s)
+}
+
+// String returns the wire form, "Major-Minor".
+func (id ID) String() string { return string(id.Append(nil)) }
+
+// Append appends the wire form of id to dst.
+func (id ID) Append(dst []byte) []byte {
+	dst = strconv.AppendUint(dst, id.Major, 10)
+	dst = append(dst, '-')
+	return strconv.AppendUint(dst, id.Minor, 10)
+}
+
+// Compare returns -1, 0 or +1 as id comes before, is, or comes after other
+// in log order.
+func (id ID) Compare(other ID) int {
+	switch {
+	case id.Major != other.Major:
+		if id.Major < other.Major {
+			return -1
+		}
+		return 1
+	case id.Minor < other.Minor:
+		return -1
+	case id.Minor > other.Minor:
+		return 1
+	}
+	return 0
+}
+
+// IsZero reports whether id is the zero ID.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// Entry is one event in a log.
+type Entry struct {
+	// ID is assigned by the log on append.
+	ID ID
+	// Topic is the topic the event was published on.
+	Topic string
+	// Event is the event as published. Its ID field is empty: the entry's
+	// ID is the event's ID on the wire.
+	Event sse.Event
+	// Time is when the log stored the event.
+	Time time.Time
+}
+
+// Log is an ordered, bounded log of events: the hub appends what is
+// published, follows what is appended (on this node or, for a shared log,
+// on any node), and reads history to replay it to clients that reconnect.
+//
+// Implementations are safe for concurrent use by any number of goroutines.
+// They never call back into the hub. Iterators returned by After and Follow
+// may be stopped early by the caller (break); they hold no lock while they
+// yield, so a slow consumer of one iterator never stalls Append or another
+// iterator.
+type Log interface {
+	// Append stores ev (its ID field is ignored) on topic, assigns it the
+	// next ID and returns the stored entry. Once Append returns nil, the
+	// entry is visible to After and Follow and, for a durable log, stored
+	// as durably as the log promises. An unreachable backing service gives
+	// an error wrapping [ErrUnavailable].
+	Append(ctx context.Context, topic string, ev sse.Event) (Entry, error)
+
+	// After yields, in log order, every entry kept after the one with ID
+	// after, up to the head of the log as it was when After was called; the
+	// zero ID yields all that is kept. When after cannot be resumed from,
+	// it yields nothing but one error wrapping [ErrUnknownID] or
+	// [ErrEvicted]; a caller that wants what is still kept then calls After
+	// with the zero ID. Other failures are yielded as errors, and iteration
+	// ends after any error.
+	After(ctx context.Context, after ID) iter.Seq2[Entry, error]
+
+	// Follow yields, in log order and exactly once each, every entry
+	// appended after Follow returned (the starting point is fixed by the
+	// call, not by the first iteration), until ctx ends, at which point the
+	// iteration ends without an error. A failure of the backing service is
+	// yielded as an error wrapping [ErrUnavailable] and following goes on,
+	// resuming after the last entry yielded once the service is back, so
+	// nothing is skipped. A follower that falls so far behind that entries
+	// it has not read are evicted gets an error wrapping [ErrEvicted] and
+	// resumes at the oldest entry kept.
+	Follow(ctx context.Context) iter.Seq2[Entry, error]
+}
+
+// A Log that holds resources also implements io.Closer; whoever opened it
+// closes it, after which its methods fail with [ErrClosed] and its Follow
+// iterations end.
+
+// Pinger is a Log that can report whether its backing service is reachable.
+// A server's readiness check uses it when present.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
