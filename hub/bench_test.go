@@ -1,0 +1,83 @@
+package hub_test
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldsse/herald/hub"
+)
+
+// BenchmarkPublishDeliver publishes one event per iteration to a topic with
+// n in-process subscribers, each draining its queue into a byte buffer as
+// an HTTP stream's writer does, and reports deliveries per second and
+// allocations per delivery.
+func BenchmarkPublishDeliver(b *testing.B) {
+	for _, n := range []int{1, 100, 10_000} {
+		b.Run("subscribers="+strconv.Itoa(n), func(b *testing.B) {
+			h, err := hub.New(hub.Options{QueueSize: 1 << 20, Heartbeat: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close(context.Background())
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			for range n {
+				sub, err := h.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{"bench/topic"}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				wg.Go(func() {
+					buf := make([]byte, 0, 64<<10)
+					for {
+						select {
+						case <-sub.Ready():
+							buf = sub.AppendPending(buf[:0])
+						case <-sub.Done():
+							return
+						}
+					}
+				})
+			}
+			msg := hub.Message{Topic: "bench/topic", Data: `{"count": 1, "time": 1732623145.123}`}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			b.ReportAllocs()
+			// Publish with at most a window of events in flight, so the
+			// follower stays well within the log's ring: this measures
+			// sustained delivery, not how fast the ring can be lapped.
+			const window = 1024
+			published := 0
+			waitDelivered := func(events int) {
+				for h.Stats().Delivered < uint64(events)*uint64(n) {
+					if h.Stats().SlowDisconnects > 0 || h.Stats().Subscribers < n {
+						b.Fatalf("a subscriber was disconnected: %+v", h.Stats())
+					}
+					runtime.Gosched()
+				}
+			}
+			for b.Loop() {
+				if _, err := h.Publish(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+				if published++; published%window == 0 {
+					waitDelivered(published - window)
+				}
+			}
+			want := uint64(b.N) * uint64(n)
+			waitDelivered(b.N)
+			elapsed := time.Since(start)
+			runtime.ReadMemStats(&after)
+			b.StopTimer()
+			cancel()
+			wg.Wait()
+			b.ReportMetric(float64(want)/elapsed.Seconds(), "deliveries/s")
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(want), "allocs/delivery")
+		})
+	}
+}

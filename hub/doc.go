@@ -1,0 +1,18 @@
+// Package hub is herald's publish/subscribe core: events published on
+// topics are appended to a [store.Log], and every subscriber whose patterns
+// match a topic receives them, in log order, through a bounded queue.
+//
+// A publisher never waits for a subscriber: each event is encoded once and
+// the same bytes are handed to every matching subscriber's queue without
+// blocking. A subscriber whose queue is full is disconnected with
+// [ErrSlowSubscriber]; its client resumes from history when it reconnects
+// with its last event ID, so nothing is lost while history covers the gap.
+//
+// On subscribe with a last event ID, the hub replays every stored event
+// after it that matches, then live ones, with no gap and no duplicate
+// between the two. When it cannot (the ID is unknown or already evicted)
+// it first sends an event of type [TypeGap].
+//
+// Topics are '/'-separated segments; patterns may use "*" for one segment
+// and a final "**" for one or more.
+package hub

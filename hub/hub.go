@@ -1,0 +1,411 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldsse/herald/internal/topic"
+	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store"
+	"github.com/heraldsse/herald/store/memory"
+)
+
+// TypeGap is the type of the event a subscriber receives first when the
+// hub cannot replay from its last event ID. Its data is JSON:
+// {"lastEventId": "...", "reason": "unknown"|"evicted"}. Types starting
+// with "herald:" are reserved for the hub.
+const TypeGap = "herald:gap"
+
+// ReservedTypePrefix starts every event type the hub reserves for itself.
+const ReservedTypePrefix = "herald:"
+
+// Options configures a [Hub]. The zero value is ready to use.
+type Options struct {
+	// Log stores events for replay and carries them to subscribers. Nil
+	// means an in-memory log with its defaults (see store/memory), which
+	// the hub closes on Close; a Log passed in is not closed by the hub.
+	Log store.Log
+	// QueueSize is how many events a subscriber may have pending before it
+	// is disconnected as too slow. Zero means 1,000.
+	QueueSize int
+	// MaxTopics is how many patterns one subscription may name. Zero means 32.
+	MaxTopics int
+	// MaxDataSize is the largest event data Publish accepts, in bytes.
+	// Zero means 256 KiB.
+	MaxDataSize int
+	// Heartbeat is how often every stream served by [Subscription.Stream]
+	// gets a comment, from one clock shared by all streams, so proxies keep
+	// idle streams open and dead clients are found. Zero means 15 s;
+	// negative disables heartbeats.
+	Heartbeat time.Duration
+	// Retry is the reconnection time sent when a stream opens. When the hub
+	// closes, each stream is told to reconnect after Retry plus a random
+	// jitter of up to Retry, so clients do not return all at once. Zero
+	// means 3 s.
+	Retry time.Duration
+	// Logger receives operational messages. Nil discards them.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.QueueSize <= 0 {
+		o.QueueSize = 1000
+	}
+	if o.MaxTopics <= 0 {
+		o.MaxTopics = 32
+	}
+	if o.MaxDataSize <= 0 {
+		o.MaxDataSize = 256 << 10
+	}
+	if o.Heartbeat == 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.Retry <= 0 {
+		o.Retry = 3 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Message is what a publisher sends.
+type Message struct {
+	// Topic is where the event goes: '/'-separated segments, no wildcards.
+	Topic string
+	// Type is the event type; empty means "message". It must not contain CR
+	// or LF, nor start with "herald:".
+	Type string
+	// Data is the event's data, sent as is.
+	Data string
+	// Retry, when positive, asks clients to wait this long before
+	// reconnecting.
+	Retry time.Duration
+}
+
+// Stats counts what a hub has done since it was created.
+type Stats struct {
+	Subscribers     int    // subscriptions open now
+	Published       uint64 // events accepted by Publish on this node
+	Dispatched      uint64 // events received from the log and matched against subscribers
+	Delivered       uint64 // events handed to subscribers' writers (live and replayed)
+	SlowDisconnects uint64 // subscriptions ended by a full queue
+	Replays         uint64 // subscriptions that replayed history
+	Gaps            uint64 // subscriptions that got a herald:gap event
+}
+
+// Hub routes published events to subscribers. Create one with [New] and
+// release it with [Hub.Close]. A Hub is safe for concurrent use.
+type Hub struct {
+	opts    Options
+	log     store.Log
+	ownsLog bool
+
+	mu     sync.RWMutex
+	index  topic.Index[*Subscription]
+	subs   map[*Subscription]struct{}
+	closed bool
+	seq    uint64 // dispatch counter; only the follower uses it
+
+	overflowed []*Subscription // the follower's scratch list of slow subscribers
+
+	publishing sync.WaitGroup // Publish calls in flight
+
+	dispatchMu   sync.Mutex
+	appendedTo   store.ID      // the last ID this node appended
+	dispatchedTo store.ID      // the last ID the follower dispatched
+	drained      chan struct{} // closed when dispatchedTo reaches appendedTo
+
+	beat atomic.Pointer[chan struct{}] // closed and replaced on every heartbeat
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	published, dispatched, delivered, slow, replays, gaps atomic.Uint64
+}
+
+// New creates a hub and starts the goroutines it owns: one that follows the
+// log and dispatches its events, and the heartbeat clock.
+func New(opts Options) (*Hub, error) {
+	opts.setDefaults()
+	h := &Hub{opts: opts, log: opts.Log, subs: make(map[*Subscription]struct{})}
+	if h.log == nil {
+		h.log = memory.New(memory.Options{})
+		h.ownsLog = true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
+	follow := h.log.Follow(ctx) // fixes the starting point now, before any Publish
+	h.wg.Go(func() { h.follow(follow) })
+	beat := make(chan struct{})
+	h.beat.Store(&beat)
+	if opts.Heartbeat > 0 {
+		h.wg.Go(func() { h.clock(ctx) })
+	}
+	return h, nil
+}
+
+// Publish validates m, appends it to the log, and returns the ID the log
+// assigned. It returns once the event is stored; delivery to subscribers
+// happens without the publisher waiting for any of them.
+//
+// Errors wrap [ErrInvalidTopic], [ErrInvalidMessage], [ErrTooLarge],
+// [ErrClosed], or the log's error (such as [store.ErrUnavailable]).
+func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
+	if err := topic.Validate(m.Topic); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidTopic, err)
+	}
+	if err := h.validate(m); err != nil {
+		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, err)
+	}
+	h.mu.RLock()
+	if h.closed {
+		h.mu.RUnlock()
+		return "", ErrClosed
+	}
+	h.publishing.Add(1)
+	h.mu.RUnlock()
+	defer h.publishing.Done()
+
+	e, err := h.log.Append(ctx, m.Topic, sse.Event{Type: m.Type, Data: m.Data, Retry: m.Retry})
+	if err != nil {
+		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, err)
+	}
+	h.published.Add(1)
+	h.noteAppended(e.ID)
+	return e.ID.String(), nil
+}
+
+func (h *Hub) validate(m Message) error {
+	switch {
+	case strings.ContainsAny(m.Type, "\r\n"):
+		return fmt.Errorf("%w: type %.64q contains CR or LF", ErrInvalidMessage, m.Type)
+	case strings.HasPrefix(m.Type, ReservedTypePrefix):
+		return fmt.Errorf("%w: type %.64q is reserved (types starting with %q belong to the hub)", ErrInvalidMessage, m.Type, ReservedTypePrefix)
+	case m.Retry < 0:
+		return fmt.Errorf("%w: negative retry %v", ErrInvalidMessage, m.Retry)
+	case len(m.Data) > h.opts.MaxDataSize:
+		return fmt.Errorf("%w: %d bytes of data, limit %d", ErrTooLarge, len(m.Data), h.opts.MaxDataSize)
+	}
+	return nil
+}
+
+// follow runs in its own goroutine: it dispatches every entry of the log,
+// in order, to the subscribers whose patterns match.
+func (h *Hub) follow(entries func(func(store.Entry, error) bool)) {
+	for e, err := range entries {
+		if errors.Is(err, store.ErrEvicted) {
+			// Events went by undelivered: no subscriber may go on as if
+			// its stream were whole. Each reconnects and replays.
+			h.opts.Logger.Error("hub: fell behind the log; disconnecting every subscriber", "err", err)
+			h.endAll(fmt.Errorf("%w: %w", ErrOverrun, err))
+			continue
+		}
+		if err != nil {
+			h.opts.Logger.Warn("hub: following the log", "err", err)
+			continue
+		}
+		h.dispatch(e)
+	}
+}
+
+// item is one live event as every matching subscriber receives it: its
+// wire bytes are encoded once and shared.
+type item struct {
+	entry store.Entry
+	wire  []byte
+}
+
+func encode(e store.Entry) []byte {
+	ev := e.Event
+	ev.ID = ""
+	b := make([]byte, 0, 32+len(ev.Type)+len(ev.Data)+len(ev.Data)/32)
+	b = append(b, "id: "...)
+	b = e.ID.Append(b)
+	b = append(b, '\n')
+	b, err := sse.AppendEvent(b, ev)
+	if err != nil {
+		// Publish validated the event; a log that hands back an invalid
+		// one is corrupt. Send what cannot break the stream.
+		b, _ = sse.AppendEvent(b[:0], sse.Event{Type: "herald:invalid"})
+	}
+	return b
+}
+
+func (h *Hub) dispatch(e store.Entry) {
+	it := &item{entry: e, wire: encode(e)}
+	h.mu.RLock()
+	h.dispatched.Add(1)
+	h.seq++
+	seq := h.seq
+	h.index.Match(e.Topic, func(s *Subscription) {
+		if s.lastSeq == seq { // matched by another of its patterns
+			return
+		}
+		s.lastSeq = seq
+		if !s.push(it) {
+			h.overflowed = append(h.overflowed, s)
+		}
+	})
+	h.mu.RUnlock()
+	for i, s := range h.overflowed {
+		h.slow.Add(1)
+		s.end(fmt.Errorf("%w: %d events pending", ErrSlowSubscriber, h.opts.QueueSize))
+		h.overflowed[i] = nil
+	}
+	h.overflowed = h.overflowed[:0]
+	h.noteDispatched(e.ID)
+}
+
+// noteAppended and noteDispatched let Close wait until every event this
+// node published has reached its subscribers' queues.
+func (h *Hub) noteAppended(id store.ID) {
+	h.dispatchMu.Lock()
+	defer h.dispatchMu.Unlock()
+	if id.Compare(h.appendedTo) > 0 {
+		h.appendedTo = id
+	}
+}
+
+func (h *Hub) noteDispatched(id store.ID) {
+	h.dispatchMu.Lock()
+	defer h.dispatchMu.Unlock()
+	h.dispatchedTo = id
+	if h.drained != nil && id.Compare(h.appendedTo) >= 0 {
+		close(h.drained)
+		h.drained = nil
+	}
+}
+
+// waitDispatched returns a channel closed once every event appended by
+// this node so far has been dispatched. Only Close calls it, once.
+func (h *Hub) waitDispatched() <-chan struct{} {
+	h.dispatchMu.Lock()
+	defer h.dispatchMu.Unlock()
+	ch := make(chan struct{})
+	if h.appendedTo.Compare(h.dispatchedTo) <= 0 {
+		close(ch)
+	} else {
+		h.drained = ch
+	}
+	return ch
+}
+
+// clock closes and replaces the heartbeat channel every interval.
+func (h *Hub) clock(ctx context.Context) {
+	t := time.NewTicker(h.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			next := make(chan struct{})
+			close(*h.beat.Swap(&next))
+		}
+	}
+}
+
+// heartbeat returns the channel the next heartbeat closes.
+func (h *Hub) heartbeat() <-chan struct{} {
+	if h.opts.Heartbeat < 0 {
+		return nil
+	}
+	return *h.beat.Load()
+}
+
+// endAll ends every subscription with err.
+func (h *Hub) endAll(err error) {
+	h.mu.Lock()
+	subs := make([]*Subscription, 0, len(h.subs))
+	for s := range h.subs {
+		subs = append(subs, s)
+	}
+	h.mu.Unlock()
+	for _, s := range subs {
+		s.end(err)
+	}
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	n := len(h.subs)
+	h.mu.RUnlock()
+	return Stats{
+		Subscribers:     n,
+		Published:       h.published.Load(),
+		Dispatched:      h.dispatched.Load(),
+		Delivered:       h.delivered.Load(),
+		SlowDisconnects: h.slow.Load(),
+		Replays:         h.replays.Load(),
+		Gaps:            h.gaps.Load(),
+	}
+}
+
+// Ping reports whether the hub's log is reachable, when the log can tell
+// (it implements [store.Pinger]), and whether the hub is still open.
+func (h *Hub) Ping(ctx context.Context) error {
+	h.mu.RLock()
+	closed := h.closed
+	h.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	if p, ok := h.log.(store.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+// Close shuts the hub down: Publish and Subscribe fail with [ErrClosed]
+// from now on; publishes in flight finish and reach their subscribers;
+// then every subscription ends with [ErrClosed] (a stream served by
+// [Subscription.Stream] first sends what it has pending and a jittered
+// retry hint); then the hub's goroutines stop and, if the hub created its
+// log, the log is closed. Close returns ctx's error if ctx ends first,
+// having still ended every subscription.
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+
+	var err error
+	inFlight := make(chan struct{})
+	go func() { h.publishing.Wait(); close(inFlight) }()
+	select {
+	case <-inFlight:
+		select {
+		case <-h.waitDispatched():
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+
+	h.endAll(ErrClosed)
+
+	h.stop()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); <-inFlight; close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return errors.Join(err, ctx.Err())
+	}
+	if c, ok := h.log.(io.Closer); ok && h.ownsLog {
+		err = errors.Join(err, c.Close())
+	}
+	return err
+}

@@ -1,0 +1,353 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store"
+)
+
+// Options configures a [Server]. Hub is required; every other field's zero
+// value means its default.
+type Options struct {
+	// Hub is the hub the API serves. Required.
+	Hub *hub.Hub
+	// MaxBodyBytes is the largest publish request body. Zero means 1 MiB.
+	MaxBodyBytes int64
+	// MaxSubscribers is how many streams may be open at once. Zero means
+	// 10,000.
+	MaxSubscribers int
+	// MaxSubscribersPerClient is how many streams one client address may
+	// hold open at once. Zero means 100.
+	MaxSubscribersPerClient int
+	// WriteTimeout bounds each write to a stream. Zero means 10 s.
+	WriteTimeout time.Duration
+	// Logger receives one line per failed request and per stream that ends
+	// abnormally. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Server serves the hub's HTTP API. It is an [http.Handler]; mount it at
+// the root of a mux or server. It is safe for concurrent use.
+type Server struct {
+	opts Options
+	mux  *http.ServeMux
+
+	mu       sync.Mutex
+	open     int
+	byClient map[string]int
+}
+
+// New returns a Server for opts.Hub.
+func New(opts Options) (*Server, error) {
+	if opts.Hub == nil {
+		return nil, errors.New("server: Options.Hub is nil")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxSubscribers <= 0 {
+		opts.MaxSubscribers = 10_000
+	}
+	if opts.MaxSubscribersPerClient <= 0 {
+		opts.MaxSubscribersPerClient = 100
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), byClient: make(map[string]int)}
+	s.mux.HandleFunc("/events", s.events)
+	s.mux.HandleFunc("/healthz", s.healthz)
+	s.mux.HandleFunc("/readyz", s.readyz)
+	return s, nil
+}
+
+// ServeHTTP routes to the API's endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Handle registers the API's routes on mux, so the API can share a mux
+// with other handlers.
+func (s *Server) Handle(mux *http.ServeMux) {
+	for _, p := range []string{"/events", "/healthz", "/readyz"} {
+		mux.Handle(p, s)
+	}
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.subscribe(w, r)
+	case http.MethodPost:
+		s.publish(w, r)
+	case http.MethodOptions:
+		w.Header().Set("Allow", "GET, HEAD, POST, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST, OPTIONS")
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on /events; use GET to subscribe or POST to publish", r.Method))
+	}
+}
+
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+		writeError(w, http.StatusBadRequest, "a subscribe request (GET) must not have a body")
+		return
+	}
+	q := r.URL.Query()
+	topics := q["topic"]
+	if len(topics) == 0 {
+		writeError(w, http.StatusBadRequest, "missing topic: give one or more ?topic= parameters")
+		return
+	}
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = q.Get("lastEventId")
+	}
+
+	client := clientAddr(r)
+	if status, msg := s.admit(client); status != 0 {
+		writeError(w, status, msg)
+		return
+	}
+	defer s.release(client)
+
+	sub, err := s.opts.Hub.Subscribe(r.Context(), hub.SubscribeRequest{Topics: topics, LastEventID: lastID})
+	if err != nil {
+		writeError(w, statusOf(err), err.Error())
+		return
+	}
+	defer sub.Close()
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	err = sub.Stream(st)
+	switch {
+	case errors.Is(err, hub.ErrSlowSubscriber):
+		s.opts.Logger.Info("stream ended: slow subscriber", "client", client, "topics", topics)
+	case err != nil && !errors.Is(err, hub.ErrClosed) && !errors.Is(err, hub.ErrUnsubscribed) && !errors.Is(err, sse.ErrClosed):
+		s.opts.Logger.Debug("stream ended", "client", client, "err", err)
+	}
+}
+
+// admit counts a new stream against the limits, or says why it may not open.
+func (s *Server) admit(client string) (int, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open >= s.opts.MaxSubscribers {
+		return http.StatusTooManyRequests, fmt.Sprintf("too many open streams (limit %d); retry later", s.opts.MaxSubscribers)
+	}
+	if s.byClient[client] >= s.opts.MaxSubscribersPerClient {
+		return http.StatusTooManyRequests, fmt.Sprintf("too many open streams from %s (limit %d)", client, s.opts.MaxSubscribersPerClient)
+	}
+	s.open++
+	s.byClient[client]++
+	return 0, ""
+}
+
+func (s *Server) release(client string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open--
+	if s.byClient[client]--; s.byClient[client] <= 0 {
+		delete(s.byClient, client)
+	}
+}
+
+// Streams returns how many streams are open.
+func (s *Server) Streams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// publishBody is the JSON form of a publish request.
+type publishBody struct {
+	Topic string          `json:"topic"`
+	Type  string          `json:"type"`
+	Data  json.RawMessage `json:"data"`
+	Retry *int64          `json:"retry"` // milliseconds
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	msg, err := decodePublish(r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+			return
+		}
+		var he *httpError
+		if errors.As(err, &he) {
+			writeError(w, he.status, he.msg)
+			return
+		}
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	id, err := s.opts.Hub.Publish(r.Context(), msg)
+	if err != nil {
+		status := statusOf(err)
+		if status >= 500 {
+			s.opts.Logger.Error("publish failed", "topic", msg.Topic, "err", err)
+		}
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+}
+
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// decodePublish reads a publish request: JSON, or a URL-encoded or
+// multipart form with fields topic, type, data and retry.
+func decodePublish(r *http.Request) (hub.Message, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" {
+		mt, err = "application/json", nil
+	}
+	if err != nil {
+		return hub.Message{}, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("bad Content-Type %q", ct)}
+	}
+	switch {
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		return decodeJSON(r.Body)
+	case mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data":
+		if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+			return hub.Message{}, fmt.Errorf("malformed form: %w", err)
+		}
+		m := hub.Message{Topic: r.PostFormValue("topic"), Type: r.PostFormValue("type"), Data: r.PostFormValue("data")}
+		if v := r.PostFormValue("retry"); v != "" {
+			ms, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || ms < 0 {
+				return hub.Message{}, fmt.Errorf("retry must be a whole number of milliseconds, got %.32q", v)
+			}
+			m.Retry = time.Duration(ms) * time.Millisecond
+		}
+		if m.Topic == "" {
+			return hub.Message{}, errors.New("missing topic")
+		}
+		return m, nil
+	default:
+		return hub.Message{}, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: send application/json or a form", mt)}
+	}
+}
+
+func decodeJSON(body io.Reader) (hub.Message, error) {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var b publishBody
+	if err := dec.Decode(&b); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return hub.Message{}, err
+		}
+		return hub.Message{}, fmt.Errorf("malformed JSON: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return hub.Message{}, err
+		}
+		return hub.Message{}, errors.New("malformed JSON: more than one value in the body")
+	}
+	if b.Topic == "" {
+		return hub.Message{}, errors.New("missing topic")
+	}
+	m := hub.Message{Topic: b.Topic, Type: b.Type}
+	if b.Retry != nil {
+		if *b.Retry < 0 || *b.Retry > int64(24*time.Hour/time.Millisecond) {
+			return hub.Message{}, fmt.Errorf("retry must be between 0 and 86400000 milliseconds, got %d", *b.Retry)
+		}
+		m.Retry = time.Duration(*b.Retry) * time.Millisecond
+	}
+	switch {
+	case len(b.Data) == 0 || string(b.Data) == "null":
+	case b.Data[0] == '"':
+		if err := json.Unmarshal(b.Data, &m.Data); err != nil {
+			return hub.Message{}, fmt.Errorf("malformed JSON data: %w", err)
+		}
+	default:
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b.Data); err != nil {
+			return hub.Message{}, fmt.Errorf("malformed JSON data: %w", err)
+		}
+		m.Data = buf.String()
+	}
+	return m, nil
+}
+
+// statusOf maps hub and store errors to HTTP statuses.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrInvalidMessage), errors.Is(err, hub.ErrTooManyTopics):
+		return http.StatusBadRequest
+	case errors.Is(err, hub.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, hub.ErrClosed), errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.opts.Hub.Ping(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
