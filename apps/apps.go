@@ -1,0 +1,256 @@
+package apps
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/tasks"
+)
+
+// Default values for the [Options] fields left zero.
+const (
+	DefaultStreamInterval   = time.Second
+	DefaultAdvancedInterval = 2 * time.Second
+	DefaultIDInterval       = time.Second
+	DefaultTaskStep         = time.Second
+	DefaultTaskConcurrency  = 4
+	DefaultMaxTasks         = 1000
+)
+
+// Options configures [Apps]. Hub is required; every other field's zero value
+// gives its default, the tutorial's timings.
+type Options struct {
+	// Hub carries the task monitor: each task's progress is published on
+	// its topic (see tasks.Topic), and GET /task-progress/{task_id}
+	// subscribes to it, so a finished task's final state lasts as long as
+	// the hub's history keeps it. Required. The apps do not close it: close
+	// the apps first, then the hub.
+	Hub *hub.Hub
+
+	// StreamInterval is the time between two events of GET /stream.
+	// Zero means 1 s.
+	StreamInterval time.Duration
+
+	// AdvancedInterval is the time between two events of
+	// GET /advanced-stream. Zero means 2 s.
+	AdvancedInterval time.Duration
+
+	// IDInterval is the time between two events of GET /stream-with-id.
+	// Zero means 1 s.
+	IDInterval time.Duration
+
+	// TaskStep is how long each of a task's ten steps of 10 % takes, so a
+	// task runs for ten times TaskStep. Zero means 1 s.
+	TaskStep time.Duration
+
+	// TaskConcurrency is how many tasks run at once; the others wait,
+	// queued, for a free slot. Zero means 4.
+	TaskConcurrency int
+
+	// MaxTasks bounds the tasks queued or running at once; starting one
+	// more answers 503. Finished tasks do not count. Zero means 1000.
+	MaxTasks int
+
+	// Logger receives operational messages. Nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults returns o with every zero field set to its default, or an
+// error wrapping [ErrInvalidOptions].
+func (o Options) withDefaults() (Options, error) {
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"StreamInterval", &o.StreamInterval, DefaultStreamInterval},
+		{"AdvancedInterval", &o.AdvancedInterval, DefaultAdvancedInterval},
+		{"IDInterval", &o.IDInterval, DefaultIDInterval},
+		{"TaskStep", &o.TaskStep, DefaultTaskStep},
+	}
+	for _, d := range durations {
+		switch {
+		case *d.v < 0:
+			return o, fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, d.name, *d.v)
+		case *d.v == 0:
+			*d.v = d.def
+		}
+	}
+	counts := []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"TaskConcurrency", &o.TaskConcurrency, DefaultTaskConcurrency},
+		{"MaxTasks", &o.MaxTasks, DefaultMaxTasks},
+	}
+	for _, c := range counts {
+		switch {
+		case *c.v < 0:
+			return o, fmt.Errorf("%w: %s is negative (%d)", ErrInvalidOptions, c.name, *c.v)
+		case *c.v == 0:
+			*c.v = c.def
+		}
+	}
+	if o.Hub == nil {
+		return o, fmt.Errorf("%w: Hub is nil", ErrInvalidOptions)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// Apps serves the tutorial's apps. Create it with [New] (the zero value is
+// not usable), serve [Apps.Handler], and release it with [Apps.Close]. Its
+// methods are safe for concurrent use.
+type Apps struct {
+	opts   Options
+	log    *slog.Logger
+	mux    *http.ServeMux
+	hub    *hub.Hub
+	runner *tasks.Runner
+
+	mu      sync.Mutex
+	closed  bool
+	done    chan struct{}  // closed by Close: the counting streams end
+	streams sync.WaitGroup // open counting streams
+}
+
+// New returns the apps configured by opts. It fails with an error wrapping
+// [ErrInvalidOptions] when opts.Hub is nil or a field is out of range, such
+// as a negative interval. It starts no goroutine: the task runner it owns
+// runs each task started with POST /start-task in one, until the task
+// finishes or Close is called.
+func New(opts Options) (*Apps, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	pages, err := renderPages()
+	if err != nil {
+		return nil, err
+	}
+	runner, err := tasks.New(tasks.Options{
+		Hub:         opts.Hub,
+		Concurrency: opts.TaskConcurrency,
+		MaxTasks:    opts.MaxTasks,
+		Logger:      opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	a := &Apps{
+		opts:   opts,
+		log:    opts.Logger,
+		hub:    opts.Hub,
+		runner: runner,
+		done:   make(chan struct{}),
+	}
+	a.mux = a.routes(pages)
+	return a, nil
+}
+
+// routes registers every route of the apps, as DESIGN.md §2 gives them, and
+// the rendered pages by path.
+func (a *Apps) routes(pages map[string][]byte) *http.ServeMux {
+	mux := http.NewServeMux()
+	for path, body := range pages {
+		mux.HandleFunc("GET "+path, pageHandler(body))
+	}
+	mux.HandleFunc("GET /static/", serveStatic)
+	mux.HandleFunc("GET /stream", a.counterStream)
+	mux.HandleFunc("GET /advanced-stream", a.namedEventStream)
+	mux.HandleFunc("GET /stream-with-id", a.idStream)
+	mux.HandleFunc("POST /start-task", a.startTask)
+	mux.HandleFunc("GET /task-progress/{task_id}", a.taskProgress)
+	return mux
+}
+
+// Handler returns the handler that serves every route of the apps. Requests
+// that match no route get a JSON error: 404 for an unknown path, 405 with an
+// Allow header for a known path with the wrong method.
+func (a *Apps) Handler() http.Handler { return http.HandlerFunc(a.serveHTTP) }
+
+func (a *Apps) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, pattern := a.mux.Handler(r); pattern == "" {
+		// No route: net/http's own 404, 405 or redirect, with a JSON body.
+		h.ServeHTTP(&jsonErrorWriter{ResponseWriter: w, r: r}, r)
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// Close shuts the apps down and waits until they have stopped, or returns
+// an error wrapping ctx.Err() if ctx ends first. It ends the counting
+// streams (/stream, /advanced-stream, /stream-with-id) and closes the task
+// runner: every queued or running task is cancelled and publishes its final
+// state, cancelled, on the hub, which ends the progress streams that follow
+// it. A progress stream is a hub subscription, so it also ends when the hub
+// closes; Close does not wait for those. From then on the streams and POST
+// /start-task answer 503; the pages are still served. Close is safe to call
+// more than once.
+func (a *Apps) Close(ctx context.Context) error {
+	a.mu.Lock()
+	if !a.closed {
+		a.closed = true
+		close(a.done)
+	}
+	a.mu.Unlock()
+
+	err := a.runner.Close(ctx)
+	// The waiter ends with the last stream it waits for, even when ctx
+	// ends first; a.done makes that soon.
+	waited := make(chan struct{})
+	go func() {
+		a.streams.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		if err == nil {
+			err = fmt.Errorf("apps: close: %w", ctx.Err())
+		}
+	}
+	return err
+}
+
+// isClosed reports whether Close has been called.
+func (a *Apps) isClosed() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closed
+}
+
+// serveStream opens an event stream for r and runs body on it, unless the
+// apps are closed (503). body must return once st.Done or a.done is closed.
+// A HEAD request gets the stream's headers and no body.
+func (a *Apps) serveStream(w http.ResponseWriter, r *http.Request, body func(st *sse.Stream)) {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	a.streams.Add(1)
+	a.mu.Unlock()
+	defer a.streams.Done()
+
+	st, err := sse.Open(w, r, nil)
+	if err != nil {
+		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	defer st.Close()
+	if r.Method == http.MethodHead {
+		return
+	}
+	body(st)
+}

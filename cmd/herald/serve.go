@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/heraldsse/herald/apps"
+	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
+)
+
+// serveHelp is the paragraph of "herald serve -h".
+const serveHelp = `Serve the hub's HTTP API and the apps of the Flask SSE tutorial on one address.
+
+The API: GET /events?topic=T subscribes (resume with Last-Event-ID or
+?lastEventId=), POST /events publishes, GET /healthz and /readyz report health.
+The apps: the index at /, their pages under /apps/, and the streams /stream,
+/advanced-stream, /stream-with-id, POST /start-task and /task-progress/{task_id}.
+
+On SIGINT or SIGTERM it stops accepting connections, cancels running tasks,
+sends every hub stream its pending events and a jittered retry hint, and exits
+within --shutdown-timeout. Sizes, counts and durations must not be negative;
+zero means the default.`
+
+// serveConfig is what the serve command's flags set.
+type serveConfig struct {
+	addr            string
+	history         memory.Options
+	hub             hub.Options
+	server          server.Options
+	apps            apps.Options
+	shutdownTimeout time.Duration
+	logLevel        slog.Level
+}
+
+// serveGroups orders "herald serve -h": one heading per part of the server.
+var serveGroups = []flagGroup{
+	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "log-level"}},
+	{"History (replay after reconnect)", []string{"history-size", "history-age"}},
+	{"Streams", []string{"queue-size", "heartbeat", "retry"}},
+	{"Limits", []string{"max-subscribers", "max-subscribers-per-client", "max-topics", "max-body", "max-data"}},
+	{"Tutorial apps", []string{"stream-interval", "advanced-interval", "id-interval", "task-step", "task-concurrency", "max-tasks"}},
+}
+
+// serveFlags defines the serve command's flags on a new FlagSet that fills
+// cfg.
+func serveFlags(cfg *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.addr, "addr", ":8080", "`address` to listen on, host:port")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, the deadline for closing every stream and finishing every request; past it, connections are cut")
+	fs.DurationVar(&cfg.server.WriteTimeout, "write-timeout", 10*time.Second, "the longest a write to a hub stream may take before the client is dropped")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "least `level` logged: debug, info, warn or error")
+
+	fs.IntVar(&cfg.history.MaxEntries, "history-size", memory.DefaultMaxEntries, "events the history keeps for replay; the oldest go first")
+	fs.DurationVar(&cfg.history.MaxAge, "history-age", memory.DefaultMaxAge, "how long the history keeps an event (and a finished task's state)")
+
+	fs.IntVar(&cfg.hub.QueueSize, "queue-size", 1000, "events a subscriber may have pending before it is disconnected as too slow")
+	fs.DurationVar(&cfg.hub.Heartbeat, "heartbeat", 15*time.Second, "time between two heartbeat comments on every hub stream")
+	fs.DurationVar(&cfg.hub.Retry, "retry", 3*time.Second, "reconnection time sent to clients; on shutdown each gets it plus a random jitter of up to as much again")
+
+	fs.IntVar(&cfg.server.MaxSubscribers, "max-subscribers", 10_000, "hub streams open at once; more answer 429")
+	fs.IntVar(&cfg.server.MaxSubscribersPerClient, "max-subscribers-per-client", 100, "hub streams open at once from one client address; more answer 429")
+	fs.IntVar(&cfg.hub.MaxTopics, "max-topics", 32, "topics one subscription may name; more answer 400")
+	fs.Int64Var(&cfg.server.MaxBodyBytes, "max-body", 1<<20, "largest publish request body, in `bytes`; larger answer 413")
+	fs.IntVar(&cfg.hub.MaxDataSize, "max-data", 256<<10, "largest event data, in `bytes`; larger answer 413")
+
+	fs.DurationVar(&cfg.apps.StreamInterval, "stream-interval", apps.DefaultStreamInterval, "time between two events of GET /stream")
+	fs.DurationVar(&cfg.apps.AdvancedInterval, "advanced-interval", apps.DefaultAdvancedInterval, "time between two events of GET /advanced-stream")
+	fs.DurationVar(&cfg.apps.IDInterval, "id-interval", apps.DefaultIDInterval, "time between two events of GET /stream-with-id")
+	fs.DurationVar(&cfg.apps.TaskStep, "task-step", apps.DefaultTaskStep, "`duration` of each of a task's ten 10% steps")
+	fs.IntVar(&cfg.apps.TaskConcurrency, "task-concurrency", apps.DefaultTaskConcurrency, "tasks running at once; the others wait, queued")
+	fs.IntVar(&cfg.apps.MaxTasks, "max-tasks", apps.DefaultMaxTasks, "tasks queued or running at once; more answer 503")
+	return fs
+}
+
+// runServe is the serve command: it serves the API and the apps on --addr
+// until ctx ends, then shuts down within --shutdown-timeout.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := serveFlags(&cfg)
+	if err := parseFlags(fs, serveHelp, serveGroups, args, os.LookupEnv, stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if cfg.shutdownTimeout == 0 {
+		return usageError(stderr, fs, serveHelp, serveGroups, errors.New("--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"))
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	n, err := newNode(cfg, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.addr)
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		defer cancel()
+		return errors.Join(err, n.close(cctx))
+	}
+	return serve(ctx, ln, n, cfg.shutdownTimeout, logger)
+}
+
+// node is what herald serve runs: one hub on an in-memory history, the
+// hub's HTTP API, and the tutorial's apps on the same hub.
+type node struct {
+	history *memory.Log
+	hub     *hub.Hub
+	api     *server.Server
+	apps    *apps.Apps
+}
+
+// newNode builds a node from cfg.
+func newNode(cfg serveConfig, logger *slog.Logger) (*node, error) {
+	n := &node{history: memory.New(cfg.history)}
+	hopts := cfg.hub
+	hopts.Log, hopts.Logger = n.history, logger
+	var err error
+	if n.hub, err = hub.New(hopts); err != nil {
+		_ = n.history.Close()
+		return nil, err
+	}
+	sopts := cfg.server
+	sopts.Hub, sopts.Logger = n.hub, logger
+	n.api, err = server.New(sopts)
+	if err == nil {
+		aopts := cfg.apps
+		aopts.Hub, aopts.Logger = n.hub, logger
+		n.apps, err = apps.New(aopts)
+	}
+	if err != nil {
+		_ = n.hub.Close(context.Background())
+		_ = n.history.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// handler routes the API's paths (/events, /healthz, /readyz) to the API
+// and every other path to the apps.
+func (n *node) handler() http.Handler {
+	mux := http.NewServeMux()
+	n.api.Handle(mux)
+	mux.Handle("/", n.apps.Handler())
+	return mux
+}
+
+// close shuts the node down in order: the apps, whose runner cancels every
+// task and publishes its final state; then the hub, which finishes the
+// publishes in flight and sends every hub stream its pending events and a
+// jittered retry hint before ending it; then the history.
+func (n *node) close(ctx context.Context) error {
+	err := n.apps.Close(ctx)
+	if herr := n.hub.Close(ctx); herr != nil {
+		err = errors.Join(err, fmt.Errorf("hub: close: %w", herr))
+	}
+	return errors.Join(err, n.history.Close())
+}
+
+// serve serves n on ln until ctx ends. Then, within timeout, it stops
+// accepting connections, closes the node (which ends every stream, hub
+// streams with a retry hint), and waits for every request to finish.
+func serve(ctx context.Context, ln net.Listener, n *node, timeout time.Duration, logger *slog.Logger) error {
+	// Requests' contexts derive from base, cancelled only once shutdown is
+	// over: a hub stream must be told to come back later before its
+	// request ends, and the node's close does that.
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           n.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	// Shutdown calls this once it has closed the listeners.
+	notAccepting := make(chan struct{})
+	srv.RegisterOnShutdown(func() { close(notAccepting) })
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("herald serving", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()))
+
+	select {
+	case err := <-served: // failed before any shutdown
+		cctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return errors.Join(err, n.close(cctx))
+	case <-ctx.Done():
+	}
+	logger.Info("herald shutting down", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- srv.Shutdown(sctx) }()
+	<-notAccepting
+	err := n.close(sctx)
+	if serr := <-shutdown; serr != nil {
+		logger.Warn("shutdown timed out; closing connections", "err", serr)
+		_ = srv.Close()
+		err = errors.Join(err, serr)
+	}
+	cancelBase()
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("herald stopped")
+	return nil
+}
+
+// browseURL returns the URL a person on this machine opens to reach addr:
+// an unspecified host (":8080", "[::]:8080") becomes localhost.
+func browseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
