@@ -1,0 +1,71 @@
+package herald_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/heraldsse/herald"
+
+// allowed lists, for each package, the herald packages it may import
+// directly (STYLE.md §3). A package missing here may import only what its
+// closest listed parent may; internal/ packages serve whoever needs them,
+// except where a rule below says otherwise.
+var allowed = map[string][]string{
+	"sse":             {},
+	"client":          {"sse"},
+	"store":           {"sse"},
+	"store/memory":    {"store", "sse"},
+	"store/bolt":      {"store", "sse"},
+	"store/redis":     {"store", "sse"},
+	"store/storetest": {"store", "sse"},
+	"hub":             {"sse", "store", "store/memory", "internal/topic"},
+	"tasks":           {"sse", "hub"},
+	"server":          {"sse", "hub", "store", "tasks", "internal/topic"},
+	"apps":            {"sse", "hub", "tasks"}, // written as a user's module would be
+	"cmd/herald":      {"*"},
+}
+
+// TestLayout fails when a package imports a herald package its layer may
+// not: imports point one way, and apps uses only public APIs.
+func TestLayout(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], module), "/")
+		rules, ok := allowed[pkg]
+		if !ok {
+			if strings.HasPrefix(pkg, "internal/") || pkg == "" {
+				rules = []string{"sse", "store", "internal/*"}
+			} else {
+				t.Errorf("package %s has no layout rule: add it to allowed in layout_test.go", pkg)
+				continue
+			}
+		}
+		for _, imp := range fields[1:] {
+			dep, ok := strings.CutPrefix(imp, module+"/")
+			if !ok {
+				continue
+			}
+			if dep == "cmd/herald" {
+				t.Errorf("%s imports cmd/herald, which nothing may import", pkg)
+			}
+			if !permits(rules, dep) {
+				t.Errorf("%s imports %s; allowed: %v", pkg, dep, rules)
+			}
+		}
+	}
+}
+
+func permits(rules []string, dep string) bool {
+	for _, r := range rules {
+		if r == "*" || r == dep || strings.HasSuffix(r, "/*") && strings.HasPrefix(dep, strings.TrimSuffix(r, "*")) {
+			return true
+		}
+	}
+	return false
+}
