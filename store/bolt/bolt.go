@@ -1,0 +1,534 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store"
+)
+
+const (
+	// DefaultMaxEntries is the number of entries a Log keeps when
+	// Options.MaxEntries is zero or negative.
+	DefaultMaxEntries = 10_000
+
+	// DefaultMaxAge is how long a Log keeps an entry when Options.MaxAge is
+	// zero.
+	DefaultMaxAge = time.Hour
+
+	// DefaultMaxBatch is the most appends committed in one transaction when
+	// Options.MaxBatch is zero or negative.
+	DefaultMaxBatch = 1000
+
+	// DefaultCleanupInterval is how often the cleanup looks for entries
+	// beyond MaxAge when Options.CleanupInterval is zero.
+	DefaultCleanupInterval = time.Second
+
+	// lockTimeout bounds how long Open waits for another process to release
+	// the file.
+	lockTimeout = 2 * time.Second
+
+	// chunk is the most entries a read copies out in one read transaction,
+	// so a long replay never holds a transaction (which keeps bbolt from
+	// reusing freed pages) for long.
+	chunk = 256
+
+	// cleanupChunk is the most entries one cleanup transaction deletes, so
+	// cleanup never holds bbolt's single writer lock for long.
+	cleanupChunk = 512
+)
+
+var (
+	metaBucket   = []byte("meta")
+	eventsBucket = []byte("events")
+	epochKey     = []byte("epoch")
+	versionKey   = []byte("version")
+)
+
+// Options configures a [Log]. A nil *Options, like the zero value, gives the
+// defaults.
+type Options struct {
+	// MaxEntries is how many entries the log keeps: once more are
+	// appended, the oldest are evicted. Zero or negative means 10,000.
+	MaxEntries int
+
+	// MaxAge is how long an entry is kept after it was appended. Zero
+	// means one hour. Negative means entries never expire by age and only
+	// MaxEntries bounds the log.
+	MaxAge time.Duration
+
+	// MaxBatch is the most appends committed together in one transaction
+	// (one disk sync). Appends that arrive while a transaction commits wait
+	// for the next one, so under concurrent load many share a sync. Zero or
+	// negative means 1000; 1 commits every append on its own.
+	MaxBatch int
+
+	// BatchDelay is how long the log waits, once an append arrives, for
+	// more to join its batch before committing, unless MaxBatch are already
+	// waiting. It trades latency for fewer syncs when appends arrive one at
+	// a time. Zero means no wait: a batch is whatever arrived while the
+	// previous one committed.
+	BatchDelay time.Duration
+
+	// CleanupInterval is how often the background cleanup looks for
+	// entries older than MaxAge to delete from the file. Entries beyond
+	// MaxEntries are deleted as they pile up, whatever this is. Zero means
+	// one second.
+	CleanupInterval time.Duration
+
+	// Now returns the current time. It sets the epoch of a new file, each
+	// entry's Time, and the age of entries. Nil means [time.Now]; tests
+	// inject a clock here.
+	Now func() time.Time
+
+	// Logger receives failures of the background cleanup. Nil discards
+	// them.
+	Logger *slog.Logger
+}
+
+// Log is a [store.Log] kept in one bbolt file, so that its events and IDs
+// survive a restart of the process. It also implements [io.Closer] and
+// [store.Pinger]. A Log must be created with [Open] (the zero value is not
+// usable) and released with [Log.Close]; it is safe for concurrent use by
+// any number of goroutines.
+type Log struct {
+	db              *bbolt.DB
+	path            string
+	epoch           uint64
+	maxEntries      uint64
+	maxAge          time.Duration // negative: no age bound
+	maxBatch        int
+	batchDelay      time.Duration
+	cleanupInterval time.Duration
+	now             func() time.Time
+	logger          *slog.Logger
+
+	kick      chan struct{} // buffered 1: requests are queued
+	cleanKick chan struct{} // buffered 1: entries beyond MaxEntries piled up
+	stop      chan struct{} // closed by Close: the goroutines finish
+	done      chan struct{} // closed by Close: followers end
+	wg        sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	head      uint64     // sequence of the newest committed entry; 0 before the first
+	queue     []*request // appends waiting for the batcher
+	followers []chan struct{}
+
+	// Owned by the batcher goroutine.
+	lastNanos int64  // time of the newest entry, so times never decrease
+	arena     []byte // keys and values of the batch being committed
+	sinceKick uint64 // entries committed since the cleanup was last kicked
+}
+
+// request is one Append waiting for its batch to commit.
+type request struct {
+	topic    string
+	ev       sse.Event
+	entry    store.Entry
+	err      error
+	taken    bool          // by the batcher; guarded by Log.mu
+	canceled bool          // by Append before it was taken; guarded by Log.mu
+	done     chan struct{} // closed once entry and err are set
+}
+
+var (
+	_ store.Log    = (*Log)(nil)
+	_ io.Closer    = (*Log)(nil)
+	_ store.Pinger = (*Log)(nil)
+)
+
+// Open opens the log in the bbolt file at path, creating the file if it
+// does not exist, and starts the goroutines that commit appends and delete
+// expired entries; [Log.Close] stops them and closes the file. opts may be
+// nil for the defaults.
+//
+// A new file takes as its epoch, the Major part of every ID the log
+// assigns, the current time (opts.Now) in Unix milliseconds, and keeps it
+// for good: IDs keep increasing across restarts, and an ID a client got
+// before a restart still resumes. The retention bounds are those of opts,
+// whatever they were when the file was written.
+//
+// Open fails when another process has the file open (after waiting two
+// seconds for it), and with an error wrapping [ErrCorrupt] when the file is
+// a bbolt file this package did not write.
+func Open(path string, opts *Options) (*Log, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	l := &Log{
+		path:            path,
+		maxEntries:      DefaultMaxEntries,
+		maxAge:          opts.MaxAge,
+		maxBatch:        opts.MaxBatch,
+		batchDelay:      max(opts.BatchDelay, 0),
+		cleanupInterval: opts.CleanupInterval,
+		now:             opts.Now,
+		logger:          opts.Logger,
+		kick:            make(chan struct{}, 1),
+		cleanKick:       make(chan struct{}, 1),
+		stop:            make(chan struct{}),
+		done:            make(chan struct{}),
+	}
+	if opts.MaxEntries > 0 {
+		l.maxEntries = uint64(opts.MaxEntries)
+	}
+	if l.maxAge == 0 {
+		l.maxAge = DefaultMaxAge
+	}
+	if l.maxBatch <= 0 {
+		l.maxBatch = DefaultMaxBatch
+	}
+	if l.cleanupInterval <= 0 {
+		l.cleanupInterval = DefaultCleanupInterval
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %q: %w", path, err)
+	}
+	l.db = db
+	if err := db.Update(l.init); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt: open %q: %w", path, err)
+	}
+	l.wg.Go(l.batcher)
+	l.wg.Go(l.cleaner)
+	return l, nil
+}
+
+// init creates the buckets of a new file, or checks those of an existing
+// one, and loads the epoch, the head and the newest entry's time.
+func (l *Log) init(tx *bbolt.Tx) error {
+	meta := tx.Bucket(metaBucket)
+	if meta == nil {
+		// A new file, or one that holds something else.
+		if name, _ := tx.Cursor().First(); name != nil {
+			return fmt.Errorf("bucket %q without a %q bucket: %w", name, metaBucket, ErrCorrupt)
+		}
+		var err error
+		if meta, err = tx.CreateBucket(metaBucket); err != nil {
+			return fmt.Errorf("create bucket %q: %w", metaBucket, err)
+		}
+		// Major 0 is kept for the zero ID, which means "from the start".
+		epoch := uint64(max(l.now().UnixMilli(), 1))
+		if err := meta.Put(versionKey, []byte{formatVersion}); err != nil {
+			return fmt.Errorf("store format version: %w", err)
+		}
+		if err := meta.Put(epochKey, appendKey(nil, epoch)); err != nil {
+			return fmt.Errorf("store epoch: %w", err)
+		}
+		if _, err := tx.CreateBucket(eventsBucket); err != nil {
+			return fmt.Errorf("create bucket %q: %w", eventsBucket, err)
+		}
+	}
+	if v := meta.Get(versionKey); len(v) != 1 || v[0] != formatVersion {
+		return fmt.Errorf("format version %x, want %d: %w", v, formatVersion, ErrCorrupt)
+	}
+	epoch, err := keySeq(meta.Get(epochKey))
+	if err != nil || epoch == 0 {
+		return fmt.Errorf("epoch: %w", ErrCorrupt)
+	}
+	l.epoch = epoch
+	b := tx.Bucket(eventsBucket)
+	if b == nil {
+		return fmt.Errorf("no %q bucket: %w", eventsBucket, ErrCorrupt)
+	}
+	l.head = b.Sequence()
+	if k, v := b.Cursor().Last(); k != nil {
+		seq, err := keySeq(k)
+		if err != nil {
+			return err
+		}
+		if seq > l.head {
+			return fmt.Errorf("entry %d after the sequence %d: %w", seq, l.head, ErrCorrupt)
+		}
+		if l.lastNanos, err = valueNanos(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Append stores ev on topic as the next entry and returns it, once the
+// transaction holding it has been committed and synced to disk. The entry's
+// Event has an empty ID (its ID is the entry's ID); its Time is the log's
+// clock when its batch was committed, never earlier than the entry before.
+// Concurrent appends share transactions (see [Options.MaxBatch]). Append
+// never waits for a reader: followers are woken with non-blocking sends.
+//
+// Append returns an error wrapping ctx.Err() without storing anything when
+// ctx is done before the entry is taken into a batch; once taken, it waits
+// for the commit. It returns an error wrapping [store.ErrClosed] after
+// [Log.Close], and an error from bbolt when the commit fails, in which case
+// nothing of that batch is stored.
+func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, err)
+	}
+	ev.ID = ""
+	r := &request{topic: topic, ev: ev, done: make(chan struct{})}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, store.ErrClosed)
+	}
+	l.queue = append(l.queue, r)
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default: // the batcher is already due to look at the queue
+	}
+
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		l.mu.Lock()
+		if !r.taken {
+			r.canceled = true
+			l.mu.Unlock()
+			return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, ctx.Err())
+		}
+		l.mu.Unlock()
+		<-r.done // its batch is being committed; report what happened
+	}
+	if r.err != nil {
+		return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, r.err)
+	}
+	return r.entry, nil
+}
+
+// batcher commits queued appends in batches until Close, then commits what
+// is still queued and returns.
+func (l *Log) batcher() {
+	for {
+		select {
+		case <-l.kick:
+		case <-l.stop:
+			l.flush()
+			return
+		}
+		if l.batchDelay > 0 {
+			l.gather()
+		}
+		l.flush()
+	}
+}
+
+// gather waits up to BatchDelay for MaxBatch appends to be queued.
+func (l *Log) gather() {
+	timer := time.NewTimer(l.batchDelay)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		n := len(l.queue)
+		l.mu.Unlock()
+		if n >= l.maxBatch {
+			return
+		}
+		select {
+		case <-l.kick:
+		case <-timer.C:
+			return
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+// flush commits batches until the queue is empty.
+func (l *Log) flush() {
+	var batch []*request
+	for {
+		batch = l.take(batch[:0])
+		if len(batch) == 0 {
+			return
+		}
+		l.commit(batch)
+		clear(batch)
+	}
+}
+
+// take moves up to MaxBatch queued requests that were not canceled into
+// batch.
+func (l *Log) take(batch []*request) []*request {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.queue {
+		n++
+		if r.canceled {
+			continue
+		}
+		r.taken = true
+		batch = append(batch, r)
+		if len(batch) == l.maxBatch {
+			break
+		}
+	}
+	rest := copy(l.queue, l.queue[n:])
+	clear(l.queue[rest:])
+	l.queue = l.queue[:rest]
+	return batch
+}
+
+// commit stores batch in one transaction, publishes the new head to readers
+// and wakes followers, then releases each request's Append.
+func (l *Log) commit(batch []*request) {
+	nanos := max(l.now().UnixNano(), l.lastNanos)
+	var seq uint64
+	err := l.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(eventsBucket)
+		if b == nil {
+			return fmt.Errorf("no %q bucket: %w", eventsBucket, ErrCorrupt)
+		}
+		// Keys only ever grow: fill pages instead of splitting them in half.
+		b.FillPercent = 0.95
+		// bbolt keeps the key and value slices until the commit; the arena
+		// is only appended to, so earlier slices stay intact.
+		arena := l.arena[:0]
+		for _, r := range batch {
+			var err error
+			if seq, err = b.NextSequence(); err != nil {
+				return fmt.Errorf("next sequence: %w", err)
+			}
+			start := len(arena)
+			arena = appendKey(arena, seq)
+			k := arena[start:len(arena):len(arena)]
+			start = len(arena)
+			arena = appendValue(arena, r.topic, r.ev, nanos)
+			if err := b.Put(k, arena[start:len(arena):len(arena)]); err != nil {
+				return fmt.Errorf("put entry %d-%d: %w", l.epoch, seq, err)
+			}
+			r.entry = store.Entry{ID: store.ID{Major: l.epoch, Minor: seq}, Topic: r.topic, Event: r.ev}
+		}
+		if cap(arena) <= 1<<20 {
+			l.arena = arena // keep a modest buffer for the next batch
+		}
+		return nil
+	})
+	if err == nil {
+		l.lastNanos = nanos
+		l.mu.Lock()
+		l.head = seq
+		for _, wake := range l.followers {
+			select {
+			case wake <- struct{}{}:
+			default: // already woken; it will read everything new
+			}
+		}
+		l.mu.Unlock()
+		l.sinceKick += uint64(len(batch))
+		if l.sinceKick >= l.cleanupSlack() {
+			l.sinceKick = 0
+			select {
+			case l.cleanKick <- struct{}{}:
+			default:
+			}
+		}
+	} else {
+		err = fmt.Errorf("commit %d entries: %w", len(batch), err)
+	}
+	t := time.Unix(0, nanos)
+	for _, r := range batch {
+		if err != nil {
+			r.entry, r.err = store.Entry{}, err
+		} else {
+			r.entry.Time = t
+		}
+		close(r.done)
+	}
+}
+
+// Close commits the appends already accepted, stops the log's goroutines,
+// ends running Follow iterations and closes the file. Afterwards Append,
+// After, Follow and Ping fail with errors wrapping [store.ErrClosed];
+// running Follow iterations yield such an error and end, and After
+// iterations do so at their next chunk. Close is idempotent: later calls
+// return nil. It returns an error when closing the file fails.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.done)
+	close(l.stop)
+	l.wg.Wait()
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("bolt: close %q: %w", l.path, err)
+	}
+	return nil
+}
+
+// Ping reports whether the log can be used: nil while it is open, an error
+// wrapping [store.ErrClosed] after [Log.Close], or the error of a read
+// transaction on the file.
+func (l *Log) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("bolt: ping: %w", err)
+	}
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return fmt.Errorf("bolt: ping: %w", store.ErrClosed)
+	}
+	err := l.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(eventsBucket) == nil {
+			return fmt.Errorf("no %q bucket: %w", eventsBucket, ErrCorrupt)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: ping: %w", closedErr(err))
+	}
+	return nil
+}
+
+// closedErr maps bbolt's error for a closed database to [store.ErrClosed].
+func closedErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return fmt.Errorf("%w (%w)", store.ErrClosed, err)
+	}
+	return err
+}
+
+func (l *Log) addFollower(wake chan struct{}) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.followers = append(l.followers, wake)
+	return true
+}
+
+func (l *Log) removeFollower(wake chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := slices.Index(l.followers, wake); i >= 0 {
+		last := len(l.followers) - 1
+		l.followers[i] = l.followers[last]
+		l.followers[last] = nil
+		l.followers = l.followers[:last]
+	}
+}

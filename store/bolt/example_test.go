@@ -1,0 +1,67 @@
+package bolt_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store"
+	"github.com/heraldsse/herald/store/bolt"
+)
+
+func ExampleOpen() {
+	dir, err := os.MkdirTemp("", "herald-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "events.db")
+	// A fixed clock keeps the IDs below stable; a program leaves Now nil.
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	opts := &bolt.Options{Now: func() time.Time { return start }}
+	ctx := context.Background()
+
+	l, err := bolt.Open(path, opts)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var last store.ID
+	for _, data := range []string{"hello", "world"} {
+		e, err := l.Append(ctx, "chat/lobby", sse.Event{Type: "message", Data: data})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		last = e.ID
+	}
+	l.Close()
+
+	// After a restart, IDs go on where they stopped, and a client's last
+	// ID still resumes.
+	l, err = bolt.Open(path, opts)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	if _, err := l.Append(ctx, "chat/lobby", sse.Event{Type: "message", Data: "again"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("client resumes after", last)
+	for e, err := range l.After(ctx, last) {
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(e.ID, e.Topic, e.Event.Data)
+	}
+	// Output:
+	// client resumes after 1767225600000-2
+	// 1767225600000-3 chat/lobby again
+}

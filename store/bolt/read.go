@@ -1,0 +1,270 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math"
+	"sort"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/heraldsse/herald/store"
+)
+
+// After yields, in log order, the entries kept after the one with ID after,
+// up to the newest entry when After was called; the zero ID yields all that
+// is kept. See [store.Log] for the contract. Entries beyond MaxEntries or
+// MaxAge count as evicted as soon as they are, whether or not the cleanup
+// has deleted them from the file yet.
+//
+// Errors: after that does not belong to this log (another epoch, or a
+// sequence beyond the newest entry) gives one error wrapping
+// [store.ErrUnknownID]; after older than the entry before the oldest kept
+// gives one error wrapping [store.ErrEvicted]. Entries are read in chunks
+// of at most 256, each in its own read transaction, and no transaction is
+// open while the iteration yields; a consumer so slow that entries it has
+// not reached yet are evicted gets, after the entries it did receive, an
+// error wrapping [store.ErrEvicted]. When ctx ends before the iteration
+// does, it yields an error wrapping ctx.Err(); after [Log.Close], an error
+// wrapping [store.ErrClosed]; a value it cannot decode, an error wrapping
+// [ErrCorrupt]. Iteration ends after any error.
+func (l *Log) After(ctx context.Context, after store.ID) iter.Seq2[store.Entry, error] {
+	l.mu.Lock()
+	closed, head := l.closed, l.head
+	l.mu.Unlock()
+	switch {
+	case closed:
+		return fail(fmt.Errorf("bolt: after %s: %w", after, store.ErrClosed))
+	case after.IsZero():
+	case after.Major != l.epoch || after.Minor > head:
+		return fail(fmt.Errorf("bolt: after %s: %w", after, store.ErrUnknownID))
+	}
+	return func(yield func(store.Entry, error) bool) {
+		cursor, fromStart := after.Minor, after.IsZero()
+		var buf []store.Entry
+		for cursor < head {
+			if err := ctx.Err(); err != nil {
+				yield(store.Entry{}, fmt.Errorf("bolt: after %s: %w", after, err))
+				return
+			}
+			r, err := l.read(buf[:0], cursor, head, fromStart)
+			if err != nil {
+				yield(store.Entry{}, fmt.Errorf("bolt: after %s: %w", after, err))
+				return
+			}
+			buf = r.entries
+			if r.missed > 0 && !fromStart {
+				yield(store.Entry{}, fmt.Errorf("bolt: after %s: %d entries up to %d-%d evicted: %w",
+					after, r.missed, l.epoch, cursor+r.missed, store.ErrEvicted))
+				return
+			}
+			fromStart = false
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			clear(buf)
+			if r.next <= cursor {
+				return // everything up to head was evicted meanwhile
+			}
+			cursor = r.next
+		}
+	}
+}
+
+// Follow yields, in log order and exactly once each, every entry appended
+// after Follow was called, until ctx ends; then the iteration ends without
+// an error. Each range over the returned sequence starts from that same
+// point. See [store.Log] for the contract.
+//
+// The iteration is woken after each commit; it reads in chunks of at most
+// 256 entries, each in its own read transaction, and holds none while it
+// yields. A follower so slow that entries it has not read are evicted gets
+// an error wrapping [store.ErrEvicted], saying how many it missed, and goes
+// on with the oldest entry kept. After [Log.Close], the iteration yields an
+// error wrapping [store.ErrClosed] and ends; a read that fails otherwise is
+// yielded as an error and ends it too.
+func (l *Log) Follow(ctx context.Context) iter.Seq2[store.Entry, error] {
+	l.mu.Lock()
+	closed, start := l.closed, l.head
+	l.mu.Unlock()
+	if closed {
+		return fail(fmt.Errorf("bolt: follow: %w", store.ErrClosed))
+	}
+	return func(yield func(store.Entry, error) bool) {
+		if ctx.Err() != nil {
+			return
+		}
+		wake := make(chan struct{}, 1)
+		if !l.addFollower(wake) {
+			yield(store.Entry{}, fmt.Errorf("bolt: follow: %w", store.ErrClosed))
+			return
+		}
+		defer l.removeFollower(wake)
+		cursor := start
+		var buf []store.Entry
+		for {
+			r, err := l.read(buf[:0], cursor, math.MaxUint64, true)
+			if err != nil {
+				yield(store.Entry{}, fmt.Errorf("bolt: follow: %w", err))
+				return
+			}
+			buf = r.entries
+			if r.missed > 0 {
+				err := fmt.Errorf("bolt: follow: %d entries up to %d-%d evicted before they were read: %w",
+					r.missed, l.epoch, cursor+r.missed, store.ErrEvicted)
+				if !yield(store.Entry{}, err) {
+					return
+				}
+			}
+			for i := range buf {
+				if !yield(buf[i], nil) {
+					return
+				}
+			}
+			clear(buf)
+			if r.next == cursor {
+				select {
+				case <-wake:
+				case <-ctx.Done():
+					return
+				case <-l.done:
+					// read reports the close on the next turn.
+				}
+			} else if ctx.Err() != nil {
+				return
+			}
+			cursor = max(cursor, r.next)
+		}
+	}
+}
+
+// readResult is what one chunked read found.
+type readResult struct {
+	entries []store.Entry // read, in log order
+	missed  uint64        // evicted entries right after the cursor
+	next    uint64        // every sequence up to next has been dealt with
+}
+
+// read appends to buf the entries kept after sequence cursor, up to sequence
+// limit and at most chunk of them, in one read transaction. When entries
+// right after cursor are evicted (deleted, beyond MaxEntries or older than
+// MaxAge), it reports how many as missed; with skip it then reads from the
+// oldest entry kept, else it reads nothing. It returns [store.ErrClosed]
+// once the log is closed.
+func (l *Log) read(buf []store.Entry, cursor, limit uint64, skip bool) (readResult, error) {
+	r := readResult{entries: buf, next: cursor}
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return r, store.ErrClosed
+	}
+	cutoff := l.cutoff()
+	err := l.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(eventsBucket)
+		if b == nil {
+			return fmt.Errorf("no %q bucket: %w", eventsBucket, ErrCorrupt)
+		}
+		head := b.Sequence()
+		oldest, err := l.oldestKept(b, cursor+1, head, cutoff)
+		if err != nil {
+			return err
+		}
+		if oldest > cursor+1 {
+			r.missed = oldest - 1 - cursor
+			if !skip {
+				return nil
+			}
+			cursor = oldest - 1
+			r.next = cursor
+		}
+		last := min(limit, head, cursor+chunk)
+		if last <= cursor {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(appendKey(nil, cursor+1)); k != nil; k, v = c.Next() {
+			seq, err := keySeq(k)
+			if err != nil {
+				return err
+			}
+			if seq > last {
+				break
+			}
+			e, err := decodeEntry(store.ID{Major: l.epoch, Minor: seq}, v)
+			if err != nil {
+				return err
+			}
+			r.entries = append(r.entries, e)
+		}
+		r.next = last
+		return nil
+	})
+	if err != nil {
+		return r, closedErr(err)
+	}
+	return r, nil
+}
+
+// cutoff returns the time, in Unix nanoseconds, before which entries are
+// evicted by age, or math.MinInt64 when there is no age bound.
+func (l *Log) cutoff() int64 {
+	if l.maxAge < 0 {
+		return math.MinInt64
+	}
+	return l.now().Add(-l.maxAge).UnixNano()
+}
+
+// oldestKept returns the sequence of the oldest entry kept at or after
+// from, given the log's head and the age cutoff: head+1 when none is. It
+// relies on keys and times both growing in log order, so that the entries
+// evicted by count, by age or by the cleanup are a prefix of the bucket.
+func (l *Log) oldestKept(b *bbolt.Bucket, from, head uint64, cutoff int64) (uint64, error) {
+	if head >= l.maxEntries {
+		from = max(from, head-l.maxEntries+1)
+	}
+	if from > head {
+		return head + 1, nil
+	}
+	c := b.Cursor()
+	// first is the sequence of the first entry at or after seq, and
+	// whether it is young enough to be kept; head+1 if there is none.
+	var err error
+	first := func(seq uint64) (uint64, bool) {
+		k, v := c.Seek(appendKey(nil, seq))
+		if k == nil {
+			return head + 1, true
+		}
+		s, e1 := keySeq(k)
+		nanos, e2 := valueNanos(v)
+		if e1 != nil || e2 != nil {
+			if err == nil {
+				err = fmt.Errorf("entry at %d: %w", seq, ErrCorrupt)
+			}
+			return head + 1, true
+		}
+		return min(s, head+1), nanos >= cutoff
+	}
+	seq, kept := first(from)
+	if kept || cutoff == math.MinInt64 {
+		return seq, err
+	}
+	// Entries from seq on begin with some that are too old: find the
+	// first one that is not.
+	n := sort.Search(int(min(head+1-seq, math.MaxInt)), func(i int) bool {
+		_, kept := first(seq + uint64(i))
+		return kept
+	})
+	seq, _ = first(seq + uint64(n))
+	return seq, err
+}
+
+// fail returns a sequence that yields err alone.
+func fail(err error) iter.Seq2[store.Entry, error] {
+	return func(yield func(store.Entry, error) bool) {
+		yield(store.Entry{}, err)
+	}
+}
