@@ -1,0 +1,28 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store/redis"
+)
+
+// ExampleNew opens the shared log of a group of herald nodes. It needs a
+// Redis server, so it is compiled but not run.
+func ExampleNew() {
+	ctx := context.Background()
+	l, err := redis.New(ctx, redis.Options{URL: "redis://localhost:6379/0", Stream: "herald:events"})
+	if err != nil {
+		log.Fatal(err) // wraps store.ErrUnavailable when Redis does not answer
+	}
+	defer l.Close()
+
+	e, err := l.Append(ctx, "chat/lobby", sse.Event{Data: "hello"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Every node following the stream sees the entry once, with this ID.
+	fmt.Println(e.ID)
+}
