@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"iter"
 	"testing"
 
 	"github.com/heraldsse/herald/sse"
@@ -16,4 +17,8 @@ func mustParse(t testing.TB, id string) store.ID {
 		t.Fatal(err)
 	}
 	return v
+}
+
+func pull[K, V any](seq func(func(K, V) bool)) (func() (K, V, bool), func()) {
+	return iter.Pull2(iter.Seq2[K, V](seq))
 }

@@ -44,6 +44,8 @@ func TestRunUsage(t *testing.T) {
 		{name: "serve_negative_queue_size", args: []string{"serve", "--queue-size", "-1"}, wantErr: errUsage, wantStderr: "--queue-size (or HERALD_QUEUE_SIZE) must not be negative"},
 		{name: "serve_negative_max_body", args: []string{"serve", "--max-body=-5"}, wantErr: errUsage, wantStderr: "--max-body (or HERALD_MAX_BODY) must not be negative"},
 		{name: "serve_negative_history_age", args: []string{"serve", "--history-age", "-1h"}, wantErr: errUsage, wantStderr: "--history-age"},
+		{name: "serve_unknown_store", args: []string{"serve", "--store", "postgres://x"}, wantErr: errUsage, wantStderr: "--store"},
+		{name: "serve_bolt_store_without_path", args: []string{"serve", "--store", "bolt:"}, wantErr: errUsage, wantStderr: "bolt:"},
 		{name: "serve_zero_shutdown_timeout", args: []string{"serve", "--shutdown-timeout", "0s"}, wantErr: errUsage, wantStderr: "--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"},
 		{name: "serve_bad_log_level", args: []string{"serve", "--log-level", "loud"}, wantErr: errUsage, wantStderr: "--log-level"},
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
 	"github.com/heraldsse/herald/store/memory"
+	"github.com/heraldsse/herald/store/redis"
 )
 
 // serveHelp is the paragraph of "herald serve -h".
@@ -34,6 +35,8 @@ zero means the default.`
 // serveConfig is what the serve command's flags set.
 type serveConfig struct {
 	addr            string
+	store           string
+	redisStream     string
 	history         memory.Options
 	hub             hub.Options
 	server          server.Options
@@ -45,7 +48,7 @@ type serveConfig struct {
 // serveGroups orders "herald serve -h": one heading per part of the server.
 var serveGroups = []flagGroup{
 	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "log-level"}},
-	{"History (replay after reconnect)", []string{"history-size", "history-age"}},
+	{"History (replay after reconnect)", []string{"store", "redis-stream", "history-size", "history-age"}},
 	{"Streams", []string{"queue-size", "heartbeat", "retry"}},
 	{"Limits", []string{"max-subscribers", "max-subscribers-per-client", "max-topics", "max-body", "max-data"}},
 	{"Tutorial apps", []string{"stream-interval", "advanced-interval", "id-interval", "task-step", "task-concurrency", "max-tasks"}},
@@ -60,6 +63,8 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.server.WriteTimeout, "write-timeout", 10*time.Second, "the longest a write to a hub stream may take before the client is dropped")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "least `level` logged: debug, info, warn or error")
 
+	fs.StringVar(&cfg.store, "store", "memory", "where the history lives: `memory` (this process), bolt:PATH (a file, survives restarts) or redis://HOST:PORT/DB (a Redis Stream several nodes share)")
+	fs.StringVar(&cfg.redisStream, "redis-stream", redis.DefaultStream, "with a redis:// store, the stream's key; every node of one deployment uses the same")
 	fs.IntVar(&cfg.history.MaxEntries, "history-size", memory.DefaultMaxEntries, "events the history keeps for replay; the oldest go first")
 	fs.DurationVar(&cfg.history.MaxAge, "history-age", memory.DefaultMaxAge, "how long the history keeps an event (and a finished task's state)")
 
@@ -96,9 +101,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.shutdownTimeout == 0 {
 		return usageError(stderr, fs, serveHelp, serveGroups, errors.New("--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"))
 	}
+	if err := checkStoreSpec(cfg.store); err != nil {
+		return usageError(stderr, fs, serveHelp, serveGroups, err)
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	n, err := newNode(cfg, logger)
+	n, err := newNode(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -111,21 +119,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serve(ctx, ln, n, cfg.shutdownTimeout, logger)
 }
 
-// node is what herald serve runs: one hub on an in-memory history, the
-// hub's HTTP API, and the tutorial's apps on the same hub.
+// node is what herald serve runs: one hub on the history --store names,
+// the hub's HTTP API, and the tutorial's apps on the same hub.
 type node struct {
-	history *memory.Log
+	history history
 	hub     *hub.Hub
 	api     *server.Server
 	apps    *apps.Apps
 }
 
 // newNode builds a node from cfg.
-func newNode(cfg serveConfig, logger *slog.Logger) (*node, error) {
-	n := &node{history: memory.New(cfg.history)}
+func newNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*node, error) {
+	h, err := openStore(ctx, cfg.store, cfg.history, cfg.redisStream, logger)
+	if err != nil {
+		return nil, err
+	}
+	n := &node{history: h}
 	hopts := cfg.hub
 	hopts.Log, hopts.Logger = n.history, logger
-	var err error
 	if n.hub, err = hub.New(hopts); err != nil {
 		_ = n.history.Close()
 		return nil, err
