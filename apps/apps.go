@@ -21,6 +21,8 @@ const (
 	DefaultTaskStep         = time.Second
 	DefaultTaskConcurrency  = 4
 	DefaultMaxTasks         = 1000
+	DefaultStockInterval    = time.Second
+	DefaultSequenceInterval = time.Second
 )
 
 // Options configures [Apps]. Hub is required; every other field's zero value
@@ -57,6 +59,22 @@ type Options struct {
 	// more answers 503. Finished tasks do not count. Zero means 1000.
 	MaxTasks int
 
+	// StockSeed seeds the stock ticker's simulated market: the same seed
+	// gives the same prices. Zero means a random seed.
+	StockSeed uint64
+
+	// StockInterval is the time between two ticks of the stock ticker,
+	// each publishing one event per symbol. Zero means 1 s.
+	StockInterval time.Duration
+
+	// MetricsInterval is the time between two samples of the system
+	// metrics dashboard, published on MetricsTopic. Zero means 1 s.
+	MetricsInterval time.Duration
+
+	// SequenceInterval is the time between two events of the sequence the
+	// reconnection demo publishes on SequenceTopic. Zero means 1 s.
+	SequenceInterval time.Duration
+
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
 }
@@ -73,6 +91,9 @@ func (o Options) withDefaults() (Options, error) {
 		{"AdvancedInterval", &o.AdvancedInterval, DefaultAdvancedInterval},
 		{"IDInterval", &o.IDInterval, DefaultIDInterval},
 		{"TaskStep", &o.TaskStep, DefaultTaskStep},
+		{"StockInterval", &o.StockInterval, DefaultStockInterval},
+		{"MetricsInterval", &o.MetricsInterval, DefaultMetricsInterval},
+		{"SequenceInterval", &o.SequenceInterval, DefaultSequenceInterval},
 	}
 	for _, d := range durations {
 		switch {
@@ -116,6 +137,10 @@ type Apps struct {
 	mux    *http.ServeMux
 	hub    *hub.Hub
 	runner *tasks.Runner
+	stocks stocks // the stock ticker's simulator (stocks.go)
+
+	metrics *metricsRunner // the system metrics sampler (metrics.go)
+	seq     *sequence      // the reconnection demo's sequence (reconnect.go)
 
 	mu      sync.Mutex
 	closed  bool
@@ -125,9 +150,11 @@ type Apps struct {
 
 // New returns the apps configured by opts. It fails with an error wrapping
 // [ErrInvalidOptions] when opts.Hub is nil or a field is out of range, such
-// as a negative interval. It starts no goroutine: the task runner it owns
-// runs each task started with POST /start-task in one, until the task
-// finishes or Close is called.
+// as a negative interval. It starts the stock ticker's simulator, the
+// metrics sampler and the reconnection demo's sequence, one goroutine each,
+// that Close stops; the task runner
+// it owns runs each task started with POST /start-task in one, until the
+// task finishes or Close is called.
 func New(opts Options) (*Apps, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -154,6 +181,9 @@ func New(opts Options) (*Apps, error) {
 		done:   make(chan struct{}),
 	}
 	a.mux = a.routes(pages)
+	a.startStocks()
+	a.metrics = a.startMetrics()
+	a.seq = a.startSequence()
 	return a, nil
 }
 
@@ -170,6 +200,11 @@ func (a *Apps) routes(pages map[string][]byte) *http.ServeMux {
 	mux.HandleFunc("GET /stream-with-id", a.idStream)
 	mux.HandleFunc("POST /start-task", a.startTask)
 	mux.HandleFunc("GET /task-progress/{task_id}", a.taskProgress)
+	a.routeChat(mux)
+	a.routeStocks(mux)
+	a.routeMetrics(mux)
+	a.routeTaskBoard(mux)
+	a.routeReconnect(mux)
 	return mux
 }
 
@@ -187,12 +222,14 @@ func (a *Apps) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
 }
 
-// Close shuts the apps down and waits until they have stopped, or returns
-// an error wrapping ctx.Err() if ctx ends first. It ends the counting
-// streams (/stream, /advanced-stream, /stream-with-id) and closes the task
-// runner: every queued or running task is cancelled and publishes its final
-// state, cancelled, on the hub, which ends the progress streams that follow
-// it. A progress stream is a hub subscription, so it also ends when the hub
+// Close shuts the apps down and waits until they have stopped, or returns an
+// error wrapping ctx.Err() if ctx ends first. It ends the counting streams
+// (/stream, /advanced-stream, /stream-with-id), stops the stock ticker's
+// simulator, the metrics sampler and the reconnection demo's sequence
+// (whose streams end with an error event), and closes the task runner: every
+// queued or running task is cancelled and publishes its final state,
+// cancelled, on the hub, which ends the progress streams that follow it. A
+// progress stream is a hub subscription, so it also ends when the hub
 // closes; Close does not wait for those. From then on the streams and POST
 // /start-task answer 503; the pages are still served. Close is safe to call
 // more than once.
@@ -205,6 +242,15 @@ func (a *Apps) Close(ctx context.Context) error {
 	a.mu.Unlock()
 
 	err := a.runner.Close(ctx)
+	if serr := a.stopStocks(ctx); serr != nil && err == nil {
+		err = fmt.Errorf("apps: close: stock ticker: %w", serr)
+	}
+	if merr := a.metrics.close(ctx); merr != nil && err == nil {
+		err = merr
+	}
+	if qerr := a.seq.close(ctx); qerr != nil && err == nil {
+		err = qerr
+	}
 	// The waiter ends with the last stream it waits for, even when ctx
 	// ends first; a.done makes that soon.
 	waited := make(chan struct{})

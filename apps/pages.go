@@ -61,6 +61,36 @@ var catalog = []section{{
 		Summary: "Start background tasks and watch each one's progress bar fill, several at once, one stream per task.",
 		Routes:  []string{"POST /start-task", "GET /task-progress/{task_id}"},
 	}},
+}, {
+	ID:    "exercises",
+	Title: "Exercises",
+	Intro: "The tutorial's closing exercises, built as apps on the hub with its public API, the way your own app would be.",
+	Apps: []app{{
+		Slug:    "metrics",
+		Title:   "System metrics",
+		Summary: "CPU, memory, load, network and herald's own event rates, sampled once a second and drawn as live charts.",
+		Routes:  []string{"GET /events?topic=system/metrics", "GET /metrics/history"},
+	}, {
+		Slug:    "chat",
+		Title:   "Chat notifications",
+		Summary: "Chat rooms on one stream for all of them: the room you read updates live, the others show an unread count and a notice.",
+		Routes:  []string{"POST /chat/messages", "GET /chat/history", "GET /events?topic=chat/*"},
+	}, {
+		Slug:    "stocks",
+		Title:   "Stock ticker",
+		Summary: "A simulated market of twenty symbols: pick some, and the page follows exactly their topics, with flashing prices and sparklines.",
+		Routes:  []string{"GET /stocks/symbols", "GET /events?topic=stocks/{SYMBOL}"},
+	}, {
+		Slug:    "tasks",
+		Title:   "Task board",
+		Summary: "Start many background tasks, cancel any of them, reload the page: it finds its tasks again and follows them all on one stream.",
+		Routes:  []string{"POST /start-task", "DELETE /tasks/{id}", "GET /task-events?task=A&task=B"},
+	}, {
+		Slug:    "reconnect",
+		Title:   "Reconnection and recovery",
+		Summary: "A numbered sequence with its connection state, replay counts and a running check for gaps; drop the stream and watch it resume with nothing missed.",
+		Routes:  []string{"GET /reconnect/stream?client=ID", "POST /reconnect/drop?client=ID"},
+	}},
 }}
 
 // pageData is what the templates see.

@@ -24,7 +24,8 @@ func TestPages(t *testing.T) {
 	for _, m := range regexp.MustCompile(`href="(/apps/[^"]+)"`).FindAllStringSubmatch(index, -1) {
 		links = append(links, m[1])
 	}
-	want := []string{"/apps/counter", "/apps/named-events", "/apps/event-ids", "/apps/task-monitor"}
+	want := []string{"/apps/counter", "/apps/named-events", "/apps/event-ids", "/apps/task-monitor",
+		"/apps/metrics", "/apps/chat", "/apps/stocks", "/apps/tasks", "/apps/reconnect"}
 	if !slices.Equal(links, want) {
 		t.Errorf("index links to %v, want %v", links, want)
 	}

@@ -34,6 +34,19 @@ func newBubbleApps(t *testing.T, opts apps.Options) (*apps.Apps, func()) {
 		t.Fatalf("hub.New: %v", err)
 	}
 	opts.Hub = h
+	if opts.MetricsInterval == 0 {
+		// The metrics sampler publishes on the same hub, which would shift
+		// the IDs these tests spell out: no sample within a test.
+		opts.MetricsInterval = 1000 * time.Hour
+	}
+	if opts.SequenceInterval == 0 {
+		// Likewise the reconnection demo's sequence.
+		opts.SequenceInterval = 1000 * time.Hour
+	}
+	if opts.StockInterval == 0 {
+		// Likewise the stock ticker.
+		opts.StockInterval = 1000 * time.Hour
+	}
 	a, err := apps.New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
