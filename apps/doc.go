@@ -9,6 +9,13 @@
 // replays the topic's history, so a late or reconnecting client gets the
 // current state.
 //
+// The tutorial's five exercises are apps too, built the same way: a task
+// board (many tasks, cancel, reattach after a reload), chat rooms with
+// notifications, a live system-metrics dashboard, a stock ticker for chosen
+// symbols, and a page that drops and resumes its own stream to show nothing
+// is missed. Their feeds (the metrics sampler, the simulated market, the
+// numbered sequence) are goroutines the Apps own.
+//
 // Create the apps with [New], mount [Apps.Handler] on a server, and call
 // [Apps.Close] on shutdown, before closing the hub: it ends the counting
 // streams and cancels the running tasks.
