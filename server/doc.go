@@ -3,4 +3,9 @@
 // /healthz and /readyz report liveness and readiness. Every error is JSON,
 // {"error": "..."}, with a 4xx or 5xx status; a stream that cannot be
 // opened is never a 200.
+//
+// With [Options.Auth] set, requests need a JWT whose herald claims allow
+// their topics (401 or 403 otherwise, with an RFC 6750 challenge), and a
+// stream ends when its token expires; [Options.CORS] lists the origins
+// browsers may call the API from. docs/auth.md explains the choices.
 package server

@@ -37,15 +37,25 @@ type Options struct {
 	// WriteTimeout bounds each write to a stream. Zero means 10 s.
 	WriteTimeout time.Duration
 	// Logger receives one line per failed request and per stream that ends
-	// abnormally. Nil discards them.
+	// abnormally. Nil discards them. Tokens are never logged.
 	Logger *slog.Logger
+	// Auth turns on JWT authentication: subscribing needs a token except to
+	// its anonymous patterns, and publishing always needs one. Nil means
+	// auth is off: anyone may publish and subscribe.
+	Auth *AuthOptions
+	// CORS lists the origins whose browsers may call the API. The zero
+	// value allows none: browsers get no CORS headers.
+	CORS CORSOptions
 }
 
 // Server serves the hub's HTTP API. It is an [http.Handler]; mount it at
 // the root of a mux or server. It is safe for concurrent use.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
+	opts    Options
+	mux     *http.ServeMux
+	handler http.Handler // mux behind CORS
+	auth    *auth        // nil when auth is off
+	cors    *cors
 
 	mu       sync.Mutex
 	open     int
@@ -70,14 +80,27 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), byClient: make(map[string]int)}
+	if opts.Auth != nil {
+		a, err := newAuth(*opts.Auth)
+		if err != nil {
+			return nil, err
+		}
+		s.auth = a
+	}
+	c, err := newCORS(opts.CORS, opts.Auth != nil)
+	if err != nil {
+		return nil, err
+	}
+	s.cors = c
 	s.mux.HandleFunc("/events", s.events)
 	s.mux.HandleFunc("/healthz", s.healthz)
 	s.mux.HandleFunc("/readyz", s.readyz)
+	s.handler = s.cors.wrap(s.mux)
 	return s, nil
 }
 
-// ServeHTTP routes to the API's endpoints.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP routes to the API's endpoints, answering CORS preflights.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Handle registers the API's routes on mux, so the API can share a mux
 // with other handlers.
@@ -117,6 +140,18 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if lastID == "" {
 		lastID = q.Get("lastEventId")
 	}
+	var claims *Claims
+	if s.auth != nil {
+		var aerr *authError
+		claims, aerr = s.auth.authenticate(r)
+		if aerr == nil {
+			aerr = s.auth.authorizeSubscribe(claims, topics)
+		}
+		if aerr != nil {
+			s.refuse(w, r, aerr)
+			return
+		}
+	}
 
 	client := clientAddr(r)
 	if status, msg := s.admit(client); status != 0 {
@@ -141,7 +176,16 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer st.Close()
+	stopExpiry := func() bool { return false }
+	if claims != nil && claims.ExpiresAt != nil {
+		stopExpiry = expireAt(sub, claims.ExpiresAt.Sub(s.auth.now()))
+	}
 	err = sub.Stream(st)
+	if stopExpiry() {
+		_ = st.Comment("herald: token expired; reconnect with a fresh token and Last-Event-ID to resume")
+		s.opts.Logger.Debug("stream ended: token expired", "client", client, "topics", topics)
+		return
+	}
 	switch {
 	case errors.Is(err, hub.ErrSlowSubscriber):
 		s.opts.Logger.Info("stream ended: slow subscriber", "client", client, "topics", topics)
@@ -198,6 +242,18 @@ type publishBody struct {
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	var claims *Claims
+	if s.auth != nil {
+		var aerr *authError
+		claims, aerr = s.auth.authenticate(r)
+		if aerr == nil && claims == nil {
+			aerr = unauthorized("", "publishing needs a token")
+		}
+		if aerr != nil {
+			s.refuse(w, r, aerr)
+			return
+		}
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	msg, err := decodePublish(r)
 	if err != nil {
@@ -213,6 +269,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
+	}
+	if claims != nil {
+		if aerr := authorizePublish(claims, msg.Topic); aerr != nil {
+			s.refuse(w, r, aerr)
+			return
+		}
 	}
 	id, err := s.opts.Hub.Publish(r.Context(), msg)
 	if err != nil {

@@ -9,6 +9,7 @@
 //	serve      serve the hub's HTTP API and the tutorial's apps
 //	subscribe  print the events of a Server-Sent Events stream
 //	publish    publish an event to a herald hub
+//	token      mint a token for a hub with auth on
 //
 // Run "herald <command> -h" for a command's flags. Every flag has an
 // environment variable twin, HERALD_ and the flag's name in upper case with
@@ -56,6 +57,7 @@ var commands = []command{
 	{"serve", "serve the hub's HTTP API and the tutorial's apps", runServe},
 	{"subscribe", "print the events of a Server-Sent Events stream", runSubscribe},
 	{"publish", "publish an event to a herald hub", runPublish},
+	{"token", "mint a token for a hub with auth on", runToken},
 }
 
 // run runs herald with args, the command line without the program name,

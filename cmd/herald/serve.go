@@ -43,6 +43,7 @@ type serveConfig struct {
 	apps            apps.Options
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
+	auth            authConfig
 }
 
 // serveGroups orders "herald serve -h": one heading per part of the server.
@@ -51,6 +52,7 @@ var serveGroups = []flagGroup{
 	{"History (replay after reconnect)", []string{"store", "redis-stream", "history-size", "history-age"}},
 	{"Streams", []string{"queue-size", "heartbeat", "retry"}},
 	{"Limits", []string{"max-subscribers", "max-subscribers-per-client", "max-topics", "max-body", "max-data"}},
+	{"Auth and CORS", authFlagNames},
 	{"Tutorial apps", []string{"stream-interval", "advanced-interval", "id-interval", "task-step", "task-concurrency", "max-tasks"}},
 }
 
@@ -84,6 +86,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.apps.TaskStep, "task-step", apps.DefaultTaskStep, "`duration` of each of a task's ten 10% steps")
 	fs.IntVar(&cfg.apps.TaskConcurrency, "task-concurrency", apps.DefaultTaskConcurrency, "tasks running at once; the others wait, queued")
 	fs.IntVar(&cfg.apps.MaxTasks, "max-tasks", apps.DefaultMaxTasks, "tasks queued or running at once; more answer 503")
+	authFlags(fs, &cfg.auth)
 	return fs
 }
 
@@ -104,7 +107,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkStoreSpec(cfg.store); err != nil {
 		return usageError(stderr, fs, serveHelp, serveGroups, err)
 	}
+	var err error
+	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
+		return usageError(stderr, fs, serveHelp, serveGroups, err)
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	logAuth(logger, cfg.server.Auth)
 
 	n, err := newNode(ctx, cfg, logger)
 	if err != nil {
