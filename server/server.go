@@ -53,9 +53,10 @@ type Options struct {
 type Server struct {
 	opts    Options
 	mux     *http.ServeMux
-	handler http.Handler // mux behind CORS
+	handler http.Handler // mux behind CORS, and /metrics beside it
 	auth    *auth        // nil when auth is off
 	cors    *cors
+	metrics *metrics
 
 	mu       sync.Mutex
 	open     int
@@ -95,17 +96,25 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("/events", s.events)
 	s.mux.HandleFunc("/healthz", s.healthz)
 	s.mux.HandleFunc("/readyz", s.readyz)
-	s.handler = s.cors.wrap(s.mux)
+	s.metrics = newMetrics(s)
+	// /metrics is for the operator's scraper, not for browsers: it stays
+	// outside the CORS wrapper and needs no token.
+	top := http.NewServeMux()
+	top.Handle("/", s.cors.wrap(s.mux))
+	top.Handle("/metrics", s.metrics.handler())
+	s.handler = top
 	return s, nil
 }
 
 // ServeHTTP routes to the API's endpoints, answering CORS preflights.
+// GET /metrics serves Prometheus metrics (see docs/metrics.md) without
+// auth or CORS headers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Handle registers the API's routes on mux, so the API can share a mux
 // with other handlers.
 func (s *Server) Handle(mux *http.ServeMux) {
-	for _, p := range []string{"/events", "/healthz", "/readyz"} {
+	for _, p := range []string{"/events", "/healthz", "/readyz", "/metrics"} {
 		mux.Handle(p, s)
 	}
 }
@@ -181,7 +190,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		stopExpiry = expireAt(sub, claims.ExpiresAt.Sub(s.auth.now()))
 	}
 	err = sub.Stream(st)
-	if stopExpiry() {
+	expired := stopExpiry()
+	s.metrics.streamEnded(err, sub.Err(), expired)
+	if expired {
 		_ = st.Comment("herald: token expired; reconnect with a fresh token and Last-Event-ID to resume")
 		s.opts.Logger.Debug("stream ended: token expired", "client", client, "topics", topics)
 		return
@@ -241,7 +252,31 @@ type publishBody struct {
 	Retry *int64          `json:"retry"` // milliseconds
 }
 
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// publish handles POST /events, timing it and counting its failures.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	s.publishEvent(sw, w, r)
+	s.metrics.publishDuration.Observe(time.Since(start).Seconds())
+	if sw.status >= 400 {
+		s.metrics.publishFailed(sw.status)
+	}
+}
+
+// publishEvent answers through w; raw is the unwrapped writer, for
+// [http.MaxBytesReader].
+func (s *Server) publishEvent(w, raw http.ResponseWriter, r *http.Request) {
 	var claims *Claims
 	if s.auth != nil {
 		var aerr *authError
@@ -254,7 +289,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(raw, r.Body, s.opts.MaxBodyBytes)
 	msg, err := decodePublish(r)
 	if err != nil {
 		var tooBig *http.MaxBytesError

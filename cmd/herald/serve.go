@@ -23,7 +23,8 @@ import (
 const serveHelp = `Serve the hub's HTTP API and the apps of the Flask SSE tutorial on one address.
 
 The API: GET /events?topic=T subscribes (resume with Last-Event-ID or
-?lastEventId=), POST /events publishes, GET /healthz and /readyz report health.
+?lastEventId=), POST /events publishes, GET /healthz and /readyz report health,
+GET /metrics serves Prometheus metrics.
 The apps: the index at /, their pages under /apps/, and the streams /stream,
 /advanced-stream, /stream-with-id, POST /start-task and /task-progress/{task_id}.
 
@@ -165,7 +166,7 @@ func newNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*node, 
 	return n, nil
 }
 
-// handler routes the API's paths (/events, /healthz, /readyz) to the API
+// handler routes the API's paths (/events, /healthz, /readyz, /metrics) to the API
 // and every other path to the apps.
 func (n *node) handler() http.Handler {
 	mux := http.NewServeMux()

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/sse"
+)
+
+// Reasons a publish fails, the reason label of herald_publish_errors_total.
+const (
+	publishInvalid     = "invalid"      // 400: malformed body, topic or message
+	publishUnauth      = "unauthorized" // 401: no token or a bad one
+	publishForbidden   = "forbidden"    // 403: the token may not publish there
+	publishTooLarge    = "too_large"    // 413: body or data too large
+	publishMediaType   = "media_type"   // 415: unsupported Content-Type
+	publishUnavailable = "unavailable"  // 503: hub closed, store unavailable
+	publishInternal    = "internal"     // any other 5xx
+)
+
+// Reasons a stream ends, the reason label of herald_stream_ends_total.
+const (
+	endSlow         = "slow"          // the subscriber's queue overflowed
+	endOverrun      = "overrun"       // the hub fell behind its log
+	endClosed       = "closed"        // the hub closed (shutdown)
+	endTokenExpired = "token_expired" // the subscriber's token expired
+	endClientGone   = "client_gone"   // the client disconnected
+	endWriteFailed  = "write_failed"  // a write failed or timed out
+)
+
+// metrics holds the server's own Prometheus metrics and the registry that
+// serves them with the hub's counters. It is safe for concurrent use.
+type metrics struct {
+	reg             *prometheus.Registry
+	publishDuration prometheus.Histogram
+	publishErrors   *prometheus.CounterVec
+	streamEnds      *prometheus.CounterVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		publishDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "herald_publish_duration_seconds",
+			Help:    "Time to handle a POST /events request, successful or not.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_publish_errors_total",
+			Help: "Publish requests refused or failed, by reason.",
+		}, []string{"reason"}),
+		streamEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_stream_ends_total",
+			Help: "Event streams that ended, by reason.",
+		}, []string{"reason"}),
+	}
+	// Every reason is present from the start, at zero, so rates work.
+	for _, r := range []string{publishInvalid, publishUnauth, publishForbidden, publishTooLarge, publishMediaType, publishUnavailable, publishInternal} {
+		m.publishErrors.WithLabelValues(r)
+	}
+	for _, r := range []string{endSlow, endOverrun, endClosed, endTokenExpired, endClientGone, endWriteFailed} {
+		m.streamEnds.WithLabelValues(r)
+	}
+	m.reg.MustRegister(m.publishDuration, m.publishErrors, m.streamEnds, statsCollector{s})
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// publishFailed counts a publish answered with status.
+func (m *metrics) publishFailed(status int) {
+	var reason string
+	switch {
+	case status == http.StatusBadRequest:
+		reason = publishInvalid
+	case status == http.StatusUnauthorized:
+		reason = publishUnauth
+	case status == http.StatusForbidden:
+		reason = publishForbidden
+	case status == http.StatusRequestEntityTooLarge:
+		reason = publishTooLarge
+	case status == http.StatusUnsupportedMediaType:
+		reason = publishMediaType
+	case status == http.StatusServiceUnavailable:
+		reason = publishUnavailable
+	case status >= 500:
+		reason = publishInternal
+	default:
+		reason = publishInvalid
+	}
+	m.publishErrors.WithLabelValues(reason).Inc()
+}
+
+// streamEnded counts a stream that [hub.Subscription.Stream] ended with
+// err. subErr is the subscription's own error: when the hub ended it (too
+// slow, overrun, closing) while a write was blocked, Stream returns the
+// write's error, but the hub's reason is the one worth counting.
+func (m *metrics) streamEnded(err, subErr error, expired bool) {
+	if errors.Is(subErr, hub.ErrSlowSubscriber) || errors.Is(subErr, hub.ErrOverrun) || errors.Is(subErr, hub.ErrClosed) {
+		err = subErr
+	}
+	var reason string
+	switch {
+	case expired:
+		reason = endTokenExpired
+	case errors.Is(err, hub.ErrSlowSubscriber):
+		reason = endSlow
+	case errors.Is(err, hub.ErrOverrun):
+		reason = endOverrun
+	case errors.Is(err, hub.ErrClosed):
+		reason = endClosed
+	case err == nil, errors.Is(err, hub.ErrUnsubscribed), errors.Is(err, sse.ErrClosed), errors.Is(err, context.Canceled):
+		reason = endClientGone
+	default:
+		reason = endWriteFailed
+	}
+	m.streamEnds.WithLabelValues(reason).Inc()
+}
+
+// statsCollector reads the hub's counters and the server's open streams
+// when scraped, so counting costs nothing per event.
+type statsCollector struct{ s *Server }
+
+var (
+	descSubscribers = prometheus.NewDesc("herald_subscribers", "Subscriptions open now.", nil, nil)
+	descStreams     = prometheus.NewDesc("herald_streams_open", "Event streams open now.", nil, nil)
+	descPublished   = prometheus.NewDesc("herald_events_published_total", "Events accepted by publish on this node.", nil, nil)
+	descDispatched  = prometheus.NewDesc("herald_events_dispatched_total", "Events read from the log and matched against subscribers.", nil, nil)
+	descDelivered   = prometheus.NewDesc("herald_events_delivered_total", "Events handed to subscribers' streams, live and replayed.", nil, nil)
+	descSlow        = prometheus.NewDesc("herald_slow_disconnects_total", "Subscriptions ended because their queue overflowed.", nil, nil)
+	descReplays     = prometheus.NewDesc("herald_replays_total", "Subscriptions that replayed history.", nil, nil)
+	descGaps        = prometheus.NewDesc("herald_gaps_total", "Subscriptions sent a herald:gap event because history was lost.", nil, nil)
+)
+
+func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSubscribers, descStreams, descPublished, descDispatched, descDelivered, descSlow, descReplays, descGaps} {
+		ch <- d
+	}
+}
+
+func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.opts.Hub.Stats()
+	ch <- prometheus.MustNewConstMetric(descSubscribers, prometheus.GaugeValue, float64(st.Subscribers))
+	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(c.s.Streams()))
+	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.Published))
+	ch <- prometheus.MustNewConstMetric(descDispatched, prometheus.CounterValue, float64(st.Dispatched))
+	ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(st.Delivered))
+	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowDisconnects))
+	ch <- prometheus.MustNewConstMetric(descReplays, prometheus.CounterValue, float64(st.Replays))
+	ch <- prometheus.MustNewConstMetric(descGaps, prometheus.CounterValue, float64(st.Gaps))
+}
