@@ -327,9 +327,14 @@ func redactURL(u *url.URL) string {
 	return v.String()
 }
 
-// refuse answers a request auth refused, and logs it without its token.
+// refuse answers a request auth refused, and logs it without its token
+// (a refused publish is logged once, by [Server.publish]).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, e *authError) {
-	s.opts.Logger.Debug("request refused", "method", r.Method, "url", redactURL(r.URL), "client", clientAddr(r), "status", e.status, "reason", e.msg)
+	if _, ok := w.(*statusWriter); ok {
+		e.write(w)
+		return
+	}
+	s.logger(r).Debug("request refused", "method", r.Method, "url", redactURL(r.URL), "client", clientAddr(r), "status", e.status, "reason", e.msg)
 	e.write(w)
 }
 

@@ -37,7 +37,9 @@ type Options struct {
 	// WriteTimeout bounds each write to a stream. Zero means 10 s.
 	WriteTimeout time.Duration
 	// Logger receives one line per failed request and per stream that ends
-	// abnormally. Nil discards them. Tokens are never logged.
+	// abnormally. Nil discards them. Tokens are never logged. A request
+	// that came through [RequestID] is logged through the logger in its
+	// context instead, so its lines carry its request_id.
 	Logger *slog.Logger
 	// Auth turns on JWT authentication: subscribing needs a token except to
 	// its anonymous patterns, and publishing always needs one. Nil means
@@ -194,14 +196,14 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	s.metrics.streamEnded(err, sub.Err(), expired)
 	if expired {
 		_ = st.Comment("herald: token expired; reconnect with a fresh token and Last-Event-ID to resume")
-		s.opts.Logger.Debug("stream ended: token expired", "client", client, "topics", topics)
+		s.logger(r).Debug("stream ended: token expired", "client", client, "topics", topics)
 		return
 	}
 	switch {
 	case errors.Is(err, hub.ErrSlowSubscriber):
-		s.opts.Logger.Info("stream ended: slow subscriber", "client", client, "topics", topics)
+		s.logger(r).Info("stream ended: slow subscriber", "client", client, "topics", topics)
 	case err != nil && !errors.Is(err, hub.ErrClosed) && !errors.Is(err, hub.ErrUnsubscribed) && !errors.Is(err, sse.ErrClosed):
-		s.opts.Logger.Debug("stream ended", "client", client, "err", err)
+		s.logger(r).Debug("stream ended", "client", client, "err", err)
 	}
 }
 
@@ -252,10 +254,13 @@ type publishBody struct {
 	Retry *int64          `json:"retry"` // milliseconds
 }
 
-// statusWriter remembers the status a handler answered with.
+// statusWriter remembers the status a handler answered with and, for an
+// error, its message (see writeError) and the topic concerned.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	reason string
+	topic  string
 }
 
 func (w *statusWriter) WriteHeader(status int) {
@@ -271,12 +276,21 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	s.metrics.publishDuration.Observe(time.Since(start).Seconds())
 	if sw.status >= 400 {
 		s.metrics.publishFailed(sw.status)
+		// One line per failed publish: the client's mistakes at info,
+		// the hub's or the store's failures at error.
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		s.logger(r).LogAttrs(r.Context(), level, "publish failed",
+			slog.Int("status", sw.status), slog.String("topic", sw.topic),
+			slog.String("client", clientAddr(r)), slog.String("reason", sw.reason))
 	}
 }
 
 // publishEvent answers through w; raw is the unwrapped writer, for
 // [http.MaxBytesReader].
-func (s *Server) publishEvent(w, raw http.ResponseWriter, r *http.Request) {
+func (s *Server) publishEvent(w *statusWriter, raw http.ResponseWriter, r *http.Request) {
 	var claims *Claims
 	if s.auth != nil {
 		var aerr *authError
@@ -305,6 +319,7 @@ func (s *Server) publishEvent(w, raw http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	w.topic = msg.Topic
 	if claims != nil {
 		if aerr := authorizePublish(claims, msg.Topic); aerr != nil {
 			s.refuse(w, r, aerr)
@@ -313,11 +328,7 @@ func (s *Server) publishEvent(w, raw http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.opts.Hub.Publish(r.Context(), msg)
 	if err != nil {
-		status := statusOf(err)
-		if status >= 500 {
-			s.opts.Logger.Error("publish failed", "topic", msg.Topic, "err", err)
-		}
-		writeError(w, status, err.Error())
+		writeError(w, statusOf(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
@@ -445,6 +456,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// writeError answers with status and a JSON error saying msg; a
+// statusWriter remembers msg, for the publish log line.
 func writeError(w http.ResponseWriter, status int, msg string) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.reason = msg
+	}
 	writeJSON(w, status, map[string]string{"error": msg})
 }

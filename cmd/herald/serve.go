@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,7 +25,9 @@ const serveHelp = `Serve the hub's HTTP API and the apps of the Flask SSE tutori
 
 The API: GET /events?topic=T subscribes (resume with Last-Event-ID or
 ?lastEventId=), POST /events publishes, GET /healthz and /readyz report health,
-GET /metrics serves Prometheus metrics.
+GET /metrics serves Prometheus metrics. With --tls-cert and --tls-key it serves
+HTTPS, HTTP/2 included. Every request gets an X-Request-ID (a sane incoming one
+is kept) that its log lines carry as request_id.
 The apps: the index at /, their pages under /apps/, and the streams /stream,
 /advanced-stream, /stream-with-id, POST /start-task and /task-progress/{task_id}.
 
@@ -44,12 +47,21 @@ type serveConfig struct {
 	apps            apps.Options
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
+	logFormat       string
 	auth            authConfig
+
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration
+	tlsCert, tlsKey   string
+	// tls is the HTTPS configuration --tls-cert and --tls-key load; nil
+	// serves plain HTTP.
+	tls *tls.Config
 }
 
 // serveGroups orders "herald serve -h": one heading per part of the server.
 var serveGroups = []flagGroup{
-	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "log-level"}},
+	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "read-header-timeout", "idle-timeout", "log-level", "log-format"}},
+	{"TLS and HTTP/2", []string{"tls-cert", "tls-key"}},
 	{"History (replay after reconnect)", []string{"store", "redis-stream", "history-size", "history-age"}},
 	{"Streams", []string{"queue-size", "heartbeat", "retry"}},
 	{"Limits", []string{"max-subscribers", "max-subscribers-per-client", "max-topics", "max-body", "max-data"}},
@@ -64,7 +76,12 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.addr, "addr", ":8080", "`address` to listen on, host:port")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, the deadline for closing every stream and finishing every request; past it, connections are cut")
 	fs.DurationVar(&cfg.server.WriteTimeout, "write-timeout", 10*time.Second, "the longest a write to a hub stream may take before the client is dropped")
+	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "the longest a client may take to send a request's headers; past it, the connection is closed")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "how long a keep-alive connection may wait, idle, for its next request")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "least `level` logged: debug, info, warn or error")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log line `format`: text (key=value) or json")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM `file` of the certificate chain; with --tls-key, serve HTTPS and HTTP/2")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM `file` of the private key of --tls-cert")
 
 	fs.StringVar(&cfg.store, "store", "memory", "where the history lives: `memory` (this process), bolt:PATH (a file, survives restarts) or redis://HOST:PORT/DB (a Redis Stream several nodes share)")
 	fs.StringVar(&cfg.redisStream, "redis-stream", redis.DefaultStream, "with a redis:// store, the stream's key; every node of one deployment uses the same")
@@ -108,11 +125,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkStoreSpec(cfg.store); err != nil {
 		return usageError(stderr, fs, serveHelp, serveGroups, err)
 	}
-	var err error
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return usageError(stderr, fs, serveHelp, serveGroups, errors.New("--tls-cert and --tls-key (or HERALD_TLS_CERT and HERALD_TLS_KEY) go together: give both or neither"))
+	}
+	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return usageError(stderr, fs, serveHelp, serveGroups, err)
+	}
 	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
 		return usageError(stderr, fs, serveHelp, serveGroups, err)
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if cfg.tls, err = loadTLS(cfg.tlsCert, cfg.tlsKey); err != nil {
+		return err
+	}
 	logAuth(logger, cfg.server.Auth)
 
 	n, err := newNode(ctx, cfg, logger)
@@ -125,7 +150,38 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer cancel()
 		return errors.Join(err, n.close(cctx))
 	}
-	return serve(ctx, ln, n, cfg.shutdownTimeout, logger)
+	return serve(ctx, ln, n, cfg, logger)
+}
+
+// newLogger returns a logger writing to w in format, "text" or "json",
+// lines of level and above.
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format (or HERALD_LOG_FORMAT) must be text or json, got %q", format)
+}
+
+// loadTLS returns the TLS configuration serving the certificate chain in
+// the PEM file certFile with the key in keyFile: TLS 1.2 at least, HTTP/2
+// offered before HTTP/1.1. With no files it returns nil, for plain HTTP.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: load %s and %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}, nil
 }
 
 // node is what herald serve runs: one hub on the history --store names,
@@ -187,30 +243,54 @@ func (n *node) close(ctx context.Context) error {
 	return errors.Join(err, n.history.Close())
 }
 
-// serve serves n on ln until ctx ends. Then, within timeout, it stops
-// accepting connections, closes the node (which ends every stream, hub
-// streams with a retry hint), and waits for every request to finish.
-func serve(ctx context.Context, ln net.Listener, n *node, timeout time.Duration, logger *slog.Logger) error {
+// serve serves n on ln, over TLS (and HTTP/2) when cfg.tls is set, until
+// ctx ends. Then, within cfg.shutdownTimeout, it stops accepting
+// connections, closes the node (which ends every stream, hub streams with a
+// retry hint), and waits for every request to finish. It logs one line per
+// shutdown step.
+func serve(ctx context.Context, ln net.Listener, n *node, cfg serveConfig, logger *slog.Logger) error {
+	timeout := cfg.shutdownTimeout
+	if cfg.readHeaderTimeout == 0 {
+		cfg.readHeaderTimeout = 10 * time.Second
+	}
+	if cfg.idleTimeout == 0 {
+		cfg.idleTimeout = 2 * time.Minute
+	}
 	// Requests' contexts derive from base, cancelled only once shutdown is
 	// over: a hub stream must be told to come back later before its
 	// request ends, and the node's close does that.
 	base, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
+	// A client that never finishes its headers is cut after
+	// ReadHeaderTimeout, an idle keep-alive connection after IdleTimeout.
+	// ReadTimeout stays zero: on HTTP/1.1 its deadline outlives the
+	// headers and would end every stream once it passed. Writes to hub
+	// streams are bounded per write by --write-timeout instead of
+	// WriteTimeout, which would cut every stream after a fixed time.
 	srv := &http.Server{
-		Handler:           n.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           server.RequestID(n.handler(), logger),
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		IdleTimeout:       cfg.idleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         cfg.tls,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+
 	// Shutdown calls this once it has closed the listeners.
 	notAccepting := make(chan struct{})
 	srv.RegisterOnShutdown(func() { close(notAccepting) })
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	logger.Info("herald serving", "addr", ln.Addr().String(), "url", browseURL(ln.Addr()))
+	go func() {
+		if cfg.tls != nil {
+			// ServeTLS negotiates HTTP/2 (ALPN "h2") or HTTP/1.1.
+			served <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
+	logger.Info("herald serving", "addr", ln.Addr().String(), "url", browseURL(ln.Addr(), cfg.tls != nil), "tls", cfg.tls != nil)
 
 	select {
 	case err := <-served: // failed before any shutdown
@@ -225,7 +305,13 @@ func serve(ctx context.Context, ln net.Listener, n *node, timeout time.Duration,
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- srv.Shutdown(sctx) }()
 	<-notAccepting
+	logger.Info("shutdown: listener closed; ending streams and tasks")
 	err := n.close(sctx)
+	if err != nil {
+		logger.Warn("shutdown: closing the node failed", "err", err)
+	} else {
+		logger.Info("shutdown: streams and tasks ended, history closed")
+	}
 	if serr := <-shutdown; serr != nil {
 		logger.Warn("shutdown timed out; closing connections", "err", serr)
 		_ = srv.Close()
@@ -242,15 +328,20 @@ func serve(ctx context.Context, ln net.Listener, n *node, timeout time.Duration,
 	return nil
 }
 
-// browseURL returns the URL a person on this machine opens to reach addr:
-// an unspecified host (":8080", "[::]:8080") becomes localhost.
-func browseURL(addr net.Addr) string {
+// browseURL returns the URL a person on this machine opens to reach addr,
+// https if secure: an unspecified host (":8080", "[::]:8080") becomes
+// localhost.
+func browseURL(addr net.Addr, secure bool) string {
+	scheme := "http://"
+	if secure {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String()
+		return scheme + addr.String()
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }
