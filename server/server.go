@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldsse/herald/hub"
@@ -59,6 +60,8 @@ type Server struct {
 	auth    *auth        // nil when auth is off
 	cors    *cors
 	metrics *metrics
+
+	draining atomic.Bool // set by Drain: /readyz answers 503
 
 	mu       sync.Mutex
 	open     int
@@ -442,12 +445,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	if s.draining.Load() {
+		writeError(w, http.StatusServiceUnavailable, "not ready: shutting down")
+		return
+	}
 	if err := s.opts.Hub.Ping(ctx); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
+
+// Drain marks the server as shutting down: /readyz answers 503 from now on,
+// so a load balancer stops sending new clients while open streams are
+// being ended. Everything else keeps working until the hub closes.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -301,10 +301,17 @@ func TestHealth(t *testing.T) {
 			t.Errorf("GET %s = %d, want 200", path, resp.StatusCode)
 		}
 	}
+	e.srv.Drain()
+	resp, err := http.Get(e.ts.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkJSONError(t, resp, http.StatusServiceUnavailable)
+	resp.Body.Close()
 	if err := e.hub.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(e.ts.URL + "/readyz")
+	resp, err = http.Get(e.ts.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}

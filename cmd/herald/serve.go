@@ -304,6 +304,7 @@ func serve(ctx context.Context, ln net.Listener, n *node, cfg serveConfig, logge
 	defer cancel()
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- srv.Shutdown(sctx) }()
+	n.api.Drain()
 	<-notAccepting
 	logger.Info("shutdown: listener closed; ending streams and tasks")
 	err := n.close(sctx)
