@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/heraldsse/herald/internal/wake"
 	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
 )
@@ -123,7 +123,7 @@ type Log struct {
 	closed    bool
 	head      uint64     // sequence of the newest committed entry; 0 before the first
 	queue     []*request // appends waiting for the batcher
-	followers []chan struct{}
+	followers wake.Set
 
 	// Owned by the batcher goroutine.
 	lastNanos int64  // time of the newest entry, so times never decrease
@@ -427,12 +427,7 @@ func (l *Log) commit(batch []*request) {
 		l.lastNanos = nanos
 		l.mu.Lock()
 		l.head = seq
-		for _, wake := range l.followers {
-			select {
-			case wake <- struct{}{}:
-			default: // already woken; it will read everything new
-			}
-		}
+		l.followers.Notify()
 		l.mu.Unlock()
 		l.sinceKick += uint64(len(batch))
 		if l.sinceKick >= l.cleanupSlack() {
@@ -518,17 +513,12 @@ func (l *Log) addFollower(wake chan struct{}) bool {
 	if l.closed {
 		return false
 	}
-	l.followers = append(l.followers, wake)
+	l.followers.Add(wake)
 	return true
 }
 
 func (l *Log) removeFollower(wake chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if i := slices.Index(l.followers, wake); i >= 0 {
-		last := len(l.followers) - 1
-		l.followers[i] = l.followers[last]
-		l.followers[last] = nil
-		l.followers = l.followers[:last]
-	}
+	l.followers.Remove(wake)
 }

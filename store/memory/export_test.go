@@ -12,5 +12,5 @@ func (l *Log) Kept() (oldest, newest uint64) {
 func (l *Log) Followers() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.followers)
+	return l.followers.Len()
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldsse/herald/internal/wake"
 	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
 )
@@ -63,7 +64,7 @@ type Log struct {
 	oldest    uint64        // sequence of the oldest entry kept; head+1 when none is
 	head      uint64        // sequence of the newest entry; 0 before the first
 	closed    bool
-	followers []chan struct{} // one wake-up channel, buffered 1, per running Follow
+	followers wake.Set // one wake-up channel, buffered 1, per running Follow
 }
 
 var (
@@ -130,12 +131,7 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 		// The slot held the oldest entry; it was just overwritten.
 		l.oldest = l.head - n + 1
 	}
-	for _, wake := range l.followers {
-		select {
-		case wake <- struct{}{}:
-		default: // already woken; it will read everything new
-		}
-	}
+	l.followers.Notify()
 	l.mu.Unlock()
 	return e, nil
 }
@@ -322,19 +318,14 @@ func (l *Log) addFollower(wake chan struct{}) bool {
 	if l.closed {
 		return false
 	}
-	l.followers = append(l.followers, wake)
+	l.followers.Add(wake)
 	return true
 }
 
 func (l *Log) removeFollower(wake chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if i := slices.Index(l.followers, wake); i >= 0 {
-		last := len(l.followers) - 1
-		l.followers[i] = l.followers[last]
-		l.followers[last] = nil
-		l.followers = l.followers[:last]
-	}
+	l.followers.Remove(wake)
 }
 
 // Close releases the log's entries. Afterwards Append, After, Follow and
