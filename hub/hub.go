@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,6 +125,13 @@ type Hub struct {
 
 	beat atomic.Pointer[chan struct{}] // closed and replaced on every heartbeat
 
+	pool         writerPool                 // writes to connections given to ServeConn
+	conns        map[*Subscription]net.Conn // subscriptions served by ServeConn; under mu
+	connsGone    chan struct{}              // closed when conns empties, once Close waits for it
+	connsStopped bool                       // Close is past waiting for conns: ServeConn refuses
+	stopPool     chan struct{}
+	poolWG       sync.WaitGroup
+
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
@@ -134,7 +142,13 @@ type Hub struct {
 // log and dispatches its events, and the heartbeat clock.
 func New(opts Options) (*Hub, error) {
 	opts.setDefaults()
-	h := &Hub{opts: opts, log: opts.Log, subs: make(map[*Subscription]struct{})}
+	h := &Hub{
+		opts:     opts,
+		log:      opts.Log,
+		subs:     make(map[*Subscription]struct{}),
+		conns:    make(map[*Subscription]net.Conn),
+		stopPool: make(chan struct{}),
+	}
 	if h.log == nil {
 		h.log = memory.New(memory.Options{})
 		h.ownsLog = true
@@ -145,6 +159,7 @@ func New(opts Options) (*Hub, error) {
 	h.wg.Go(func() { h.follow(follow) })
 	beat := make(chan struct{})
 	h.beat.Store(&beat)
+	h.pool.start(writers(), &h.poolWG, h.stopPool)
 	if opts.Heartbeat > 0 {
 		h.wg.Go(func() { h.clock(ctx) })
 	}
@@ -308,6 +323,7 @@ func (h *Hub) clock(ctx context.Context) {
 		case <-t.C:
 			next := make(chan struct{})
 			close(*h.beat.Swap(&next))
+			h.beatConns()
 		}
 	}
 }
@@ -330,6 +346,34 @@ func (h *Hub) endAll(err error) {
 	h.mu.Unlock()
 	for _, s := range subs {
 		s.end(err)
+	}
+}
+
+// waitConns waits until every connection given to ServeConn has had its
+// last write and is closed. When ctx ends first, it closes the rest.
+func (h *Hub) waitConns(ctx context.Context) error {
+	for {
+		h.mu.Lock()
+		if len(h.conns) == 0 {
+			h.connsStopped = true
+			h.mu.Unlock()
+			return nil
+		}
+		gone := make(chan struct{})
+		h.connsGone = gone
+		h.mu.Unlock()
+		select {
+		case <-gone:
+			continue
+		case <-ctx.Done():
+		}
+		h.mu.Lock()
+		h.connsStopped = true
+		for _, c := range h.conns {
+			_ = c.Close()
+		}
+		h.mu.Unlock()
+		return ctx.Err()
 	}
 }
 
@@ -395,6 +439,11 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 
 	h.endAll(ErrClosed)
+	if werr := h.waitConns(ctx); werr != nil && err == nil {
+		err = werr
+	}
+	close(h.stopPool)
+	h.poolWG.Wait()
 
 	h.stop()
 	done := make(chan struct{})

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math/rand/v2"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/heraldsse/herald/internal/topic"
 	"github.com/heraldsse/herald/sse"
@@ -61,6 +59,8 @@ type Subscription struct {
 	threshold store.ID // live events at or before it were replayed, or were before the client's ID
 	replayed  int      // how many history events the subscription started with
 	err       error
+	farewell  string        // a comment to send when the stream ends
+	conn      *connState    // set by ServeConn
 	ready     chan struct{} // has a value when something is pending
 	done      chan struct{} // closed when the subscription ends
 	stopCtx   func() bool
@@ -219,6 +219,10 @@ func (s *Subscription) push(it *item) bool {
 }
 
 func (s *Subscription) signal() {
+	if s.conn != nil {
+		s.conn.wake(s)
+		return
+	}
 	select {
 	case s.ready <- struct{}{}:
 	default:
@@ -234,6 +238,9 @@ func (s *Subscription) end(err error) {
 	}
 	s.err = err
 	close(s.done)
+	if s.conn != nil {
+		s.conn.ended(s)
+	}
 	stop := s.stopCtx
 	s.mu.Unlock()
 	if stop != nil {
@@ -260,6 +267,18 @@ func (s *Subscription) Replayed() int {
 // Close ends the subscription. It is safe to call more than once and from
 // any goroutine.
 func (s *Subscription) Close() { s.end(ErrUnsubscribed) }
+
+// CloseWithComment ends the subscription like Close, and has the stream
+// serving it ([Subscription.Stream] or [Subscription.ServeConn]) send text
+// as a comment, telling the client why, before it ends.
+func (s *Subscription) CloseWithComment(text string) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.farewell = text
+	}
+	s.mu.Unlock()
+	s.end(ErrUnsubscribed)
+}
 
 // Done returns a channel closed when the subscription ends.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
@@ -414,14 +433,7 @@ func (s *Subscription) Stream(st *sse.Stream) error {
 			buf = append(buf, ":\n"...)
 		case <-s.done:
 			err := s.Err()
-			switch {
-			case errors.Is(err, ErrSlowSubscriber), errors.Is(err, ErrOverrun):
-				buf = sse.AppendComment(buf, "herald: disconnected: "+err.Error()+"; reconnect with Last-Event-ID to resume")
-			case errors.Is(err, ErrClosed):
-				buf = s.AppendPending(buf)
-				jitter := time.Duration(rand.Int64N(int64(h.opts.Retry) + 1))
-				buf = sse.AppendRetry(buf, h.opts.Retry+jitter)
-			}
+			buf = s.appendEnd(buf)
 			if len(buf) > 0 {
 				_ = st.WriteEncoded(buf)
 			}
