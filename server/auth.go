@@ -346,7 +346,7 @@ func expireAt(sub *hub.Subscription, d time.Duration) (stop func() (expired bool
 	done := make(chan struct{})
 	t := time.AfterFunc(max(d, 0), func() {
 		defer close(done)
-		sub.Close()
+		sub.CloseWithComment("herald: token expired; reconnect with a fresh token and Last-Event-ID to resume")
 	})
 	return func() bool {
 		if t.Stop() {

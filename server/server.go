@@ -172,42 +172,55 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
-	defer s.release(client)
-
 	sub, err := s.opts.Hub.Subscribe(r.Context(), hub.SubscribeRequest{Topics: topics, LastEventID: lastID})
 	if err != nil {
+		s.release(client)
 		writeError(w, statusOf(err), err.Error())
 		return
 	}
-	defer sub.Close()
 	if r.Method == http.MethodHead {
+		sub.Close()
+		s.release(client)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
-	if err != nil {
-		return
-	}
-	defer st.Close()
 	stopExpiry := func() bool { return false }
 	if claims != nil && claims.ExpiresAt != nil {
 		stopExpiry = expireAt(sub, claims.ExpiresAt.Sub(s.auth.now()))
 	}
-	err = sub.Stream(st)
-	expired := stopExpiry()
-	s.metrics.streamEnded(err, sub.Err(), expired)
-	if expired {
-		_ = st.Comment("herald: token expired; reconnect with a fresh token and Last-Event-ID to resume")
-		s.logger(r).Debug("stream ended: token expired", "client", client, "topics", topics)
+	log := s.logger(r)
+	ended := func(err error) {
+		s.release(client)
+		expired := stopExpiry()
+		s.metrics.streamEnded(err, sub.Err(), expired)
+		switch {
+		case expired:
+			log.Debug("stream ended: token expired", "client", client, "topics", topics)
+		case errors.Is(err, hub.ErrSlowSubscriber):
+			log.Info("stream ended: slow subscriber", "client", client, "topics", topics)
+		case err != nil && !errors.Is(err, hub.ErrClosed) && !errors.Is(err, hub.ErrUnsubscribed) && !errors.Is(err, sse.ErrClosed):
+			log.Debug("stream ended", "client", client, "err", err)
+		}
+	}
+
+	// HTTP/1.x streams leave net/http: the hub's writers serve them with
+	// no goroutine per stream. HTTP/2 streams share their connection and
+	// stay in this handler.
+	if c, head, err := sse.Detach(w, r); err == nil {
+		sub.ServeConn(c, hub.ConnOptions{Head: head, WriteTimeout: s.opts.WriteTimeout, OnEnd: ended})
 		return
 	}
-	switch {
-	case errors.Is(err, hub.ErrSlowSubscriber):
-		s.logger(r).Info("stream ended: slow subscriber", "client", client, "topics", topics)
-	case err != nil && !errors.Is(err, hub.ErrClosed) && !errors.Is(err, hub.ErrUnsubscribed) && !errors.Is(err, sse.ErrClosed):
-		s.logger(r).Debug("stream ended", "client", client, "err", err)
+	st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
+	if err != nil {
+		sub.Close()
+		ended(err)
+		return
 	}
+	err = sub.Stream(st)
+	sub.Close()
+	st.Close()
+	ended(err)
 }
 
 // admit counts a new stream against the limits, or says why it may not open.
