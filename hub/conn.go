@@ -64,6 +64,15 @@ func (s *Subscription) ServeConn(c net.Conn, opts ConnOptions) {
 		return
 	}
 	h.conns[s] = c
+	if h.poller == nil && !h.pollerTried {
+		// Started on first use, not in New: a hub that never serves a
+		// connection has no goroutine waiting in a system call.
+		h.pollerTried = true
+		if p, err := newPoller(); err == nil {
+			h.poller = p
+			h.wg.Go(p.run)
+		}
+	}
 	h.mu.Unlock()
 
 	s.mu.Lock()
@@ -229,8 +238,12 @@ func (cs *connState) finish(s *Subscription, err error) {
 	cs.finished = true
 	cs.blocked = false
 	subErr := s.err
+	watched := s.watchToken
 	s.mu.Unlock()
 	_ = cs.c.Close()
+	if watched != 0 {
+		s.h.poller.remove(watched)
+	}
 
 	h := s.h
 	h.mu.Lock()

@@ -130,6 +130,8 @@ type Hub struct {
 	connsGone    chan struct{}              // closed when conns empties, once Close waits for it
 	connsStopped bool                       // Close is past waiting for conns: ServeConn refuses
 	stopPool     chan struct{}
+	poller       *poller // notices clients closing connections; nil where unavailable
+	pollerTried  bool
 	poolWG       sync.WaitGroup
 
 	stop context.CancelFunc
@@ -446,6 +448,11 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.poolWG.Wait()
 
 	h.stop()
+	h.mu.Lock()
+	if h.poller != nil {
+		h.poller.stop()
+	}
+	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); <-inFlight; close(done) }()
 	select {

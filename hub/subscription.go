@@ -51,19 +51,20 @@ type Subscription struct {
 	patterns []string
 	lastSeq  uint64 // the hub's follower only
 
-	mu        sync.Mutex
-	gap       *sse.Event    // a herald:gap event to send first
-	replay    []store.Entry // history still to send, in log order
-	queue     []*item       // live events still to send
-	spare     []*item
-	threshold store.ID // live events at or before it were replayed, or were before the client's ID
-	replayed  int      // how many history events the subscription started with
-	err       error
-	farewell  string        // a comment to send when the stream ends
-	conn      *connState    // set by ServeConn
-	ready     chan struct{} // has a value when something is pending
-	done      chan struct{} // closed when the subscription ends
-	stopCtx   func() bool
+	mu         sync.Mutex
+	gap        *sse.Event    // a herald:gap event to send first
+	replay     []store.Entry // history still to send, in log order
+	queue      []*item       // live events still to send
+	spare      []*item
+	threshold  store.ID // live events at or before it were replayed, or were before the client's ID
+	replayed   int      // how many history events the subscription started with
+	err        error
+	farewell   string        // a comment to send when the stream ends
+	conn       *connState    // set by ServeConn
+	watchToken uint64        // the hub's poller's name for conn; 0 when none
+	ready      chan struct{} // has a value when something is pending
+	done       chan struct{} // closed when the subscription ends
+	stopCtx    func() bool
 }
 
 // Subscribe registers a subscription for req.Topics. When req.LastEventID

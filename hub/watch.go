@@ -10,8 +10,15 @@ import (
 // so a little (a pipelined request) is discarded, and a flood is cut off.
 const maxClientBytes = 4 << 10
 
-// watch ends s when its client closes c.
+// watch ends s when its client closes c: through the hub's poller when
+// there is one (Linux), else with a goroutine blocked reading c.
 func (h *Hub) watch(c net.Conn, s *Subscription) {
+	h.mu.RLock()
+	p := h.poller
+	h.mu.RUnlock()
+	if p != nil && p.add(c, s) {
+		return
+	}
 	go func() {
 		var b [64]byte
 		var total int
@@ -19,13 +26,21 @@ func (h *Hub) watch(c net.Conn, s *Subscription) {
 			n, err := c.Read(b[:])
 			total += n
 			if err != nil {
-				s.end(fmt.Errorf("%w: connection closed: %w", ErrUnsubscribed, err))
+				s.end(clientClosed(err))
 				return
 			}
 			if total > maxClientBytes {
-				s.end(fmt.Errorf("%w: client sent %d bytes after its request", ErrUnsubscribed, total))
+				s.end(clientFlooded(total))
 				return
 			}
 		}
 	}()
+}
+
+func clientClosed(err error) error {
+	return fmt.Errorf("%w: connection closed: %w", ErrUnsubscribed, err)
+}
+
+func clientFlooded(n int) error {
+	return fmt.Errorf("%w: client sent %d bytes after its request", ErrUnsubscribed, n)
 }
