@@ -13,6 +13,14 @@
 // between the two. When it cannot (the ID is unknown or already evicted)
 // it first sends an event of type [TypeGap].
 //
+// A subscription is read in one of three ways: [Subscription.Events] in
+// Go; [Subscription.Stream] from a net/http handler that holds the stream;
+// or [Subscription.ServeConn], which takes over a connection (see
+// [sse.Detach]) and serves it from the hub's writers, about one goroutine
+// per core for all connections, so that an idle subscriber holds no
+// goroutine and a few KiB of memory. herald's server uses ServeConn for
+// HTTP/1.x and Stream for HTTP/2; docs/connections.md explains the design.
+//
 // Topics are '/'-separated segments; patterns may use "*" for one segment
 // and a final "**" for one or more.
 package hub

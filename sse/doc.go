@@ -15,5 +15,8 @@
 // Streaming: [Open] turns an http.ResponseWriter into a [Stream]: it sets the
 // headers, flushes through [net/http.ResponseController], sends heartbeats
 // while the stream is idle and bounds each write with a deadline, so a client
-// that stops reading cannot hold the handler forever.
+// that stops reading cannot hold the handler forever. [Detach] is for a
+// server that serves many streams without a goroutine each: it takes an
+// HTTP/1.x connection over from net/http and returns it with the response
+// head to write first.
 package sse
