@@ -167,6 +167,7 @@ func (cs *connState) serve(s *Subscription, w *writer) {
 		}
 		s.mu.Unlock()
 	case errors.Is(err, errWouldBlock):
+		s.h.writeWaits.Add(1)
 		cs.out = append([]byte(nil), buf[n:]...)
 		s.mu.Lock()
 		cs.scheduled = false
@@ -378,6 +379,7 @@ func (h *Hub) beatConns() {
 			cs.beat = true
 			cs.wake(s)
 		}
+		s.releaseIdleLocked()
 		s.mu.Unlock()
 	}
 }

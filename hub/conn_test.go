@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,33 @@ func TestServeConnHeartbeatAndComment(t *testing.T) {
 	}
 	if err := waitEnd(t, ended); !errors.Is(err, hub.ErrUnsubscribed) {
 		t.Errorf("ended with %v", err)
+	}
+}
+
+// TestServeConnCountsWriteWaits checks that a client slow to read shows in
+// Stats.WriteWaits, which operators watch through /metrics.
+func TestServeConnCountsWriteWaits(t *testing.T) {
+	h := newHub(t, hub.Options{Heartbeat: -1, QueueSize: 1 << 16})
+	_, client, _ := served(t, h, connPair, hub.ConnOptions{WriteTimeout: time.Minute}, "a")
+	data := strings.Repeat("x", 64<<10)
+	for h.Stats().WriteWaits == 0 {
+		if _, err := h.Publish(t.Context(), hub.Message{Topic: "a", Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		// Let the writers take it before publishing the next.
+		for st := h.Stats(); st.Delivered < st.Published && st.WriteWaits == 0; st = h.Stats() {
+			runtime.Gosched()
+		}
+		if h.Stats().Published > 1000 {
+			t.Fatal("64 MB went out without a write waiting on a client that does not read")
+		}
+	}
+	// Reading again lets the stream go on: every event arrives.
+	dec := sse.NewDecoder(client)
+	dec.SetMaxSize(1 << 20)
+	for i := uint64(0); i < h.Stats().Published; i++ {
+		if _, err := dec.Next(); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
 	}
 }

@@ -99,6 +99,7 @@ type Stats struct {
 	SlowDisconnects uint64 // subscriptions ended by a full queue
 	Replays         uint64 // subscriptions that replayed history
 	Gaps            uint64 // subscriptions that got a herald:gap event
+	WriteWaits      uint64 // writes to served connections that found the client's buffer full and had to wait
 }
 
 // Hub routes published events to subscribers. Create one with [New] and
@@ -137,7 +138,7 @@ type Hub struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	published, dispatched, delivered, slow, replays, gaps atomic.Uint64
+	published, dispatched, delivered, slow, replays, gaps, writeWaits atomic.Uint64
 }
 
 // New creates a hub and starts the goroutines it owns: one that follows the
@@ -392,6 +393,7 @@ func (h *Hub) Stats() Stats {
 		SlowDisconnects: h.slow.Load(),
 		Replays:         h.replays.Load(),
 		Gaps:            h.gaps.Load(),
+		WriteWaits:      h.writeWaits.Load(),
 	}
 }
 

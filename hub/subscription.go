@@ -56,6 +56,7 @@ type Subscription struct {
 	replay     []store.Entry // history still to send, in log order
 	queue      []*item       // live events still to send
 	spare      []*item
+	busy       bool     // an event was queued since the last heartbeat
 	threshold  store.ID // live events at or before it were replayed, or were before the client's ID
 	replayed   int      // how many history events the subscription started with
 	err        error
@@ -215,8 +216,23 @@ func (s *Subscription) push(it *item) bool {
 		return false
 	}
 	s.queue = append(s.queue, it)
+	s.busy = true
 	s.signal()
 	return true
+}
+
+// releaseIdleLocked drops the queue's arrays of a subscription that got no
+// event since the last heartbeat: a burst leaves each subscriber two
+// arrays as large as the burst, kept so the next one allocates nothing,
+// but an idle subscriber should cost as little as possible. s.mu is held.
+func (s *Subscription) releaseIdleLocked() {
+	if !s.busy {
+		s.spare = nil
+		if len(s.queue) == 0 {
+			s.queue = nil
+		}
+	}
+	s.busy = false
 }
 
 func (s *Subscription) signal() {

@@ -134,13 +134,14 @@ var (
 	descPublished   = prometheus.NewDesc("herald_events_published_total", "Events accepted by publish on this node.", nil, nil)
 	descDispatched  = prometheus.NewDesc("herald_events_dispatched_total", "Events read from the log and matched against subscribers.", nil, nil)
 	descDelivered   = prometheus.NewDesc("herald_events_delivered_total", "Events handed to subscribers' streams, live and replayed.", nil, nil)
-	descSlow        = prometheus.NewDesc("herald_slow_disconnects_total", "Subscriptions ended because their queue overflowed.", nil, nil)
+	descSlow        = prometheus.NewDesc("herald_slow_disconnects_total", "Subscriptions ended because their queue overflowed or a write waited past the write timeout.", nil, nil)
+	descWriteWaits  = prometheus.NewDesc("herald_write_waits_total", "Writes to a stream that found the client's socket buffer full and had to wait.", nil, nil)
 	descReplays     = prometheus.NewDesc("herald_replays_total", "Subscriptions that replayed history.", nil, nil)
 	descGaps        = prometheus.NewDesc("herald_gaps_total", "Subscriptions sent a herald:gap event because history was lost.", nil, nil)
 )
 
 func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSubscribers, descStreams, descPublished, descDispatched, descDelivered, descSlow, descReplays, descGaps} {
+	for _, d := range []*prometheus.Desc{descSubscribers, descStreams, descPublished, descDispatched, descDelivered, descSlow, descWriteWaits, descReplays, descGaps} {
 		ch <- d
 	}
 }
@@ -153,6 +154,7 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDispatched, prometheus.CounterValue, float64(st.Dispatched))
 	ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(st.Delivered))
 	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowDisconnects))
+	ch <- prometheus.MustNewConstMetric(descWriteWaits, prometheus.CounterValue, float64(st.WriteWaits))
 	ch <- prometheus.MustNewConstMetric(descReplays, prometheus.CounterValue, float64(st.Replays))
 	ch <- prometheus.MustNewConstMetric(descGaps, prometheus.CounterValue, float64(st.Gaps))
 }

@@ -74,7 +74,7 @@ func TestMetrics(t *testing.T) {
 	for _, name := range []string{
 		"herald_subscribers", "herald_streams_open",
 		"herald_events_published_total", "herald_events_dispatched_total", "herald_events_delivered_total",
-		"herald_slow_disconnects_total", "herald_replays_total", "herald_gaps_total",
+		"herald_slow_disconnects_total", "herald_write_waits_total", "herald_replays_total", "herald_gaps_total",
 		"herald_publish_duration_seconds_count",
 		`herald_publish_errors_total{reason="invalid"}`,
 		`herald_stream_ends_total{reason="slow"}`,
