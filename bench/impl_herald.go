@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/server"
+)
+
+// heraldImpl is herald itself: the real server.Server over a hub with its
+// default options, with the subscriber limits raised out of the way.
+type heraldImpl struct {
+	hub *hub.Hub
+	srv *server.Server
+}
+
+func newHerald() (*heraldImpl, error) {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h, err := hub.New(hub.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(server.Options{
+		Hub:                     h,
+		MaxSubscribers:          1 << 20,
+		MaxSubscribersPerClient: 1 << 20,
+		Logger:                  logger,
+	})
+	if err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Close(ctx)
+		return nil, err
+	}
+	return &heraldImpl{hub: h, srv: srv}, nil
+}
+
+func (x *heraldImpl) handler() http.Handler   { return x.srv }
+func (x *heraldImpl) subscribePrefix() string { return "/events?topic=" }
+func (x *heraldImpl) subscribers() int        { return x.hub.Stats().Subscribers }
+
+func (x *heraldImpl) publish(ctx context.Context, topic, data string) error {
+	_, err := x.hub.Publish(ctx, hub.Message{Topic: topic, Data: data})
+	return err
+}
+
+func (x *heraldImpl) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = x.hub.Close(ctx)
+}
