@@ -63,7 +63,8 @@ func (s *Subscription) ServeConn(c net.Conn, opts ConnOptions) {
 		}
 		return
 	}
-	h.conns[s] = c
+	h.conns[s] = servedConn{c: c, slot: h.nextSlot}
+	h.nextSlot = (h.nextSlot + 1) % heartbeatSlots
 	if h.poller == nil && !h.pollerTried {
 		// Started on first use, not in New: a hub that never serves a
 		// connection has no goroutine waiting in a system call.
@@ -365,12 +366,22 @@ func (w *writer) run(stop <-chan struct{}) {
 	}
 }
 
-// beatConns marks a heartbeat due on every served connection.
-func (h *Hub) beatConns() {
+// servedConn is a connection given to ServeConn, and the heartbeat slot it
+// is beaten in.
+type servedConn struct {
+	c    net.Conn
+	slot int
+}
+
+// beatConns marks a heartbeat due on every served connection in slot, and
+// lets those idle since their last heartbeat drop their queue arrays.
+func (h *Hub) beatConns(slot int) {
 	h.mu.RLock()
-	subs := make([]*Subscription, 0, len(h.conns))
-	for s := range h.conns {
-		subs = append(subs, s)
+	subs := make([]*Subscription, 0, len(h.conns)/heartbeatSlots+1)
+	for s, sc := range h.conns {
+		if sc.slot == slot {
+			subs = append(subs, s)
+		}
 	}
 	h.mu.RUnlock()
 	for _, s := range subs {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,13 +125,14 @@ type Hub struct {
 
 	beat atomic.Pointer[chan struct{}] // closed and replaced on every heartbeat
 
-	pool         writerPool                 // writes to connections given to ServeConn
-	conns        map[*Subscription]net.Conn // subscriptions served by ServeConn; under mu
-	connsGone    chan struct{}              // closed when conns empties, once Close waits for it
-	connsStopped bool                       // Close is past waiting for conns: ServeConn refuses
+	pool         writerPool                   // writes to connections given to ServeConn
+	conns        map[*Subscription]servedConn // subscriptions served by ServeConn; under mu
+	connsGone    chan struct{}                // closed when conns empties, once Close waits for it
+	connsStopped bool                         // Close is past waiting for conns: ServeConn refuses
 	stopPool     chan struct{}
 	poller       *poller // notices clients closing connections; nil where unavailable
 	pollerTried  bool
+	nextSlot     int // the heartbeat slot of the next served connection; under mu
 	poolWG       sync.WaitGroup
 
 	stop context.CancelFunc
@@ -149,7 +149,7 @@ func New(opts Options) (*Hub, error) {
 		opts:     opts,
 		log:      opts.Log,
 		subs:     make(map[*Subscription]struct{}),
-		conns:    make(map[*Subscription]net.Conn),
+		conns:    make(map[*Subscription]servedConn),
 		stopPool: make(chan struct{}),
 	}
 	if h.log == nil {
@@ -317,19 +317,28 @@ func (h *Hub) waitDispatched() <-chan struct{} {
 
 // clock closes and replaces the heartbeat channel every interval.
 func (h *Hub) clock(ctx context.Context) {
-	t := time.NewTicker(h.opts.Heartbeat)
+	// Served connections are beaten in heartbeatSlots groups spread over the
+	// interval, so 15,000 idle streams cost a steady trickle of writes, not
+	// a burst that delays every live event once per interval.
+	t := time.NewTicker(h.opts.Heartbeat / heartbeatSlots)
 	defer t.Stop()
+	slot := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			next := make(chan struct{})
-			close(*h.beat.Swap(&next))
-			h.beatConns()
+			if slot = (slot + 1) % heartbeatSlots; slot == 0 {
+				next := make(chan struct{})
+				close(*h.beat.Swap(&next))
+			}
+			h.beatConns(slot)
 		}
 	}
 }
+
+// heartbeatSlots is how many groups served connections are beaten in.
+const heartbeatSlots = 16
 
 // heartbeat returns the channel the next heartbeat closes.
 func (h *Hub) heartbeat() <-chan struct{} {
@@ -372,8 +381,8 @@ func (h *Hub) waitConns(ctx context.Context) error {
 		}
 		h.mu.Lock()
 		h.connsStopped = true
-		for _, c := range h.conns {
-			_ = c.Close()
+		for _, sc := range h.conns {
+			_ = sc.c.Close()
 		}
 		h.mu.Unlock()
 		return ctx.Err()
