@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,19 @@ func harness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	res, err := runAll(ctx, c, stderr)
 	for _, s := range res.Scenarios {
 		fmt.Fprintln(stdout, s.markdown())
+	}
+	if idle := idleSizes(res); idle != nil {
+		fmt.Fprintln(stdout, scalingMarkdown(idle))
+		if c.PlotPath != "" {
+			f, perr := os.Create(c.PlotPath)
+			if perr == nil {
+				perr = errors.Join(writeScalingSVG(f, idle), f.Close())
+			}
+			if perr != nil {
+				return perr
+			}
+			fmt.Fprintf(stderr, "bench: wrote %s\n", c.PlotPath)
+		}
 	}
 	if c.JSONPath != "" {
 		b, jerr := json.MarshalIndent(res, "", "  ")
