@@ -337,6 +337,26 @@ func (s *Subscription) recycle(q []*item) {
 // returns the extended buffer. Live events are shared, already encoded
 // bytes; with room in buf, appending them allocates nothing.
 func (s *Subscription) AppendPending(buf []byte) []byte {
+	// The usual case, live events only: copy their bytes under the lock
+	// and keep the one queue array, so a subscriber holds one array, not
+	// two, and a burst grows only that one.
+	s.mu.Lock()
+	if s.gap == nil && len(s.replay) == 0 {
+		n := 0
+		for i, it := range s.queue {
+			if it.entry.ID.Compare(s.threshold) > 0 {
+				buf = append(buf, it.wire...)
+				n++
+			}
+			s.queue[i] = nil
+		}
+		s.queue = s.queue[:0]
+		s.mu.Unlock()
+		s.h.delivered.Add(uint64(n))
+		return buf
+	}
+	s.mu.Unlock()
+
 	gap, replay, queue, threshold := s.take()
 	if gap != nil {
 		buf, _ = sse.AppendEvent(buf, *gap)

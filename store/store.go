@@ -60,7 +60,10 @@ func ParseID(s string) (ID, error) {
 }
 
 // String returns the wire form, "Major-Minor".
-func (id ID) String() string { return string(id.Append(nil)) }
+func (id ID) String() string {
+	var b [41]byte // two 20-digit numbers and the dash: one allocation, the string
+	return string(id.Append(b[:0]))
+}
 
 // Append appends the wire form of id to dst.
 func (id ID) Append(dst []byte) []byte {
