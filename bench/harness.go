@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -80,22 +81,41 @@ func runAll(ctx context.Context, c config, stderr io.Writer) (*results, error) {
 		if name == "idle" && len(c.IdleSteps) > 0 {
 			sizes = c.IdleSteps
 		}
+		runs := max(def.runs, 1)
+		if c.Runs > 0 {
+			runs = c.Runs
+		}
 		for _, n := range sizes {
 			sr := &scenarioResult{Name: name, Subscribers: n, Impls: c.Impls, Results: map[string]*implResult{}, rows: def.rows}
 			sr.Title = fmt.Sprintf("%s: %s", name, def.title(c, n))
+			if runs > 1 {
+				sr.Title += fmt.Sprintf(" (median of %d runs, implementations interleaved)", runs)
+			}
 			res.Scenarios = append(res.Scenarios, sr)
-			for _, impl := range c.Impls {
-				if ctx.Err() != nil {
-					return res, ctx.Err()
+			all := map[string][]*implResult{}
+			// Implementations take turns run by run, so a stretch of noise
+			// on this shared machine does not fall on one of them alone.
+			for run := range runs {
+				for _, impl := range c.Impls {
+					if ctx.Err() != nil {
+						return res, ctx.Err()
+					}
+					of := ""
+					if runs > 1 {
+						of = fmt.Sprintf(", run %d of %d", run+1, runs)
+					}
+					p.printf("%s %s: start (%d subscribers%s)", name, impl, n, of)
+					ir := runOne(ctx, c, name, def, impl, n, p)
+					all[impl] = append(all[impl], ir)
+					if ir.Error != "" {
+						p.printf("%s %s: FAILED: %s", name, impl, ir.Error)
+					} else {
+						p.printf("%s %s: done %s", name, impl, ir.summary(def.rows))
+					}
 				}
-				p.printf("%s %s: start (%d subscribers)", name, impl, n)
-				ir := runOne(ctx, c, name, def, impl, n, p)
-				sr.Results[impl] = ir
-				if ir.Error != "" {
-					p.printf("%s %s: FAILED: %s", name, impl, ir.Error)
-				} else {
-					p.printf("%s %s: done %s", name, impl, ir.summary(def.rows))
-				}
+			}
+			for impl, irs := range all {
+				sr.Results[impl] = medianOf(irs)
 			}
 		}
 	}
@@ -374,4 +394,41 @@ func (r *run) hist() ([][][2]uint64, error) {
 		out[i] = x.Hist
 	}
 	return out, err
+}
+
+// medianOf merges the runs of one implementation: each metric's median
+// over the runs that did not fail, every run's metrics kept in Runs, and
+// the first failure, if any.
+func medianOf(irs []*implResult) *implResult {
+	if len(irs) == 1 {
+		return irs[0]
+	}
+	out := &implResult{Metrics: map[string]float64{}, ServerLog: irs[0].ServerLog, LoadLog: irs[0].LoadLog}
+	values := map[string][]float64{}
+	for _, ir := range irs {
+		out.Runs = append(out.Runs, ir.Metrics)
+		for _, n := range ir.Notes {
+			if !slices.Contains(out.Notes, n) {
+				out.Notes = append(out.Notes, n)
+			}
+		}
+		if ir.Error != "" {
+			if out.Error == "" {
+				out.Error = ir.Error
+			}
+			continue
+		}
+		for k, v := range ir.Metrics {
+			values[k] = append(values[k], v)
+		}
+	}
+	for k, vs := range values {
+		slices.Sort(vs)
+		if len(vs)%2 == 1 {
+			out.Metrics[k] = vs[len(vs)/2]
+		} else {
+			out.Metrics[k] = (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+		}
+	}
+	return out
 }

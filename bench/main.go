@@ -86,6 +86,7 @@ type config struct {
 	Deadline     time.Duration
 	ProfileDir   string
 	PlotPath     string
+	Runs         int
 }
 
 var (
@@ -142,6 +143,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.ConnsPerLoad, "conns-per-load", 9000, "most connections one load process holds (this machine allows 20,000 open files per process)")
 	fs.DurationVar(&c.WaitTimeout, "wait-timeout", 60*time.Second, "longest wait for any delivery or subscriber count before giving up and reporting what is missing")
 	fs.DurationVar(&c.Stall, "stall", 5*time.Second, "give up waiting for deliveries once none has arrived for this long")
+	fs.IntVar(&c.Runs, "runs", 0, "run each scenario this many times per implementation, interleaved, and report the median; 0 means each scenario's default (3 for churn, 1 for the rest)")
 	fs.StringVar(&c.PlotPath, "plot", "", "with -idle-steps, also draw RSS per idle subscriber against subscribers as an SVG at this path")
 	fs.StringVar(&c.ProfileDir, "profile", "", "write a CPU profile (and an allocations profile, .allocs.pprof) of each server process to this directory, as <scenario>-<subscribers>-<impl>.pprof")
 	fs.DurationVar(&c.Deadline, "deadline", 15*time.Minute, "the whole run, and every child process, stops after this long")

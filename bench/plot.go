@@ -78,7 +78,7 @@ func writeScalingSVG(w io.Writer, idle []*scenarioResult) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
-	fmt.Fprintf(&b, `<text x="%d" y="14">RSS per idle subscriber (KiB) by subscribers</text>`+"\n", left)
+	fmt.Fprintf(&b, `<text x="%d" y="14">RSS per idle subscriber, KiB</text>`+"\n", left)
 	for i := 0; i <= 5; i++ {
 		v := maxY * float64(i) / 5
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n",
@@ -88,6 +88,7 @@ func writeScalingSVG(w io.Writer, idle []*scenarioResult) error {
 		n := float64(s.Subscribers)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%d</text>`+"\n", x(n), height-bott+16, s.Subscribers)
 	}
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">subscribers</text>`+"\n", x(maxX/2), height-4)
 	for i, impl := range impls {
 		color := colors[i%len(colors)]
 		var pts []string

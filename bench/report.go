@@ -19,12 +19,13 @@ type scenarioResult struct {
 
 // implResult is one implementation's run of a scenario.
 type implResult struct {
-	Metrics   map[string]float64 `json:"metrics"`
-	Notes     []string           `json:"notes,omitempty"`
-	Detail    any                `json:"detail,omitempty"`
-	Error     string             `json:"error,omitempty"`
-	ServerLog []string           `json:"server_log,omitempty"`
-	LoadLog   []string           `json:"load_log,omitempty"`
+	Metrics   map[string]float64   `json:"metrics"`
+	Notes     []string             `json:"notes,omitempty"`
+	Detail    any                  `json:"detail,omitempty"`
+	Runs      []map[string]float64 `json:"runs,omitempty"` // each run's metrics, when the scenario ran more than once
+	Error     string               `json:"error,omitempty"`
+	ServerLog []string             `json:"server_log,omitempty"`
+	LoadLog   []string             `json:"load_log,omitempty"`
 }
 
 func (ir *implResult) summary(rows []row) string {

@@ -10,6 +10,10 @@ import (
 
 // scenario is one measurement, run the same way for each implementation.
 type scenario struct {
+	// runs is how many times each implementation runs it by default (the
+	// table shows the median): more for scenarios that this shared machine
+	// makes noisy.
+	runs  int
 	subs  func(config) int
 	title func(c config, subs int) string
 	rows  []row
@@ -72,6 +76,7 @@ var scenarios = map[string]scenario{
 		run: runLatency,
 	},
 	"churn": {
+		runs: 3,
 		subs: func(c config) int { return c.ChurnSubs },
 		title: func(c config, n int) string {
 			return fmt.Sprintf("%d steady subscribers at %d events/s; %d workers connect, read the head, disconnect for %v", n, c.ChurnRate, c.ChurnWorkers, c.ChurnDuration)
