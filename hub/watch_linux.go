@@ -89,6 +89,13 @@ func (p *poller) add(c net.Conn, s *Subscription) bool {
 		return false
 	}
 	s.mu.Lock()
+	if cs := s.conn; cs != nil && cs.finished {
+		// The connection ended (and was closed, leaving the set) before
+		// it was watched: finish saw no token to forget.
+		s.mu.Unlock()
+		p.remove(t)
+		return true
+	}
 	s.watchToken = t
 	s.mu.Unlock()
 	return true
