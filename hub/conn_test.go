@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,5 +311,43 @@ func TestServeConnCountsWriteWaits(t *testing.T) {
 		if _, err := dec.Next(); err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
+	}
+}
+
+// TestServeConnAllocationsPerEvent checks that delivering costs no
+// allocation per subscriber: publishing an event to 1 or to 50 served
+// connections allocates the same few objects (the event's, once).
+func TestServeConnAllocationsPerEvent(t *testing.T) {
+	allocs := func(n int) float64 {
+		h := newHub(t, hub.Options{Heartbeat: -1})
+		var received atomic.Uint64
+		for range n {
+			_, c, _ := served(t, h, connPair, hub.ConnOptions{}, "a")
+			go countEvents(c, &received)
+		}
+		want := uint64(n) // each stream starts with a retry hint, counted as one
+		wait := func() {
+			for received.Load() < want {
+				runtime.Gosched()
+			}
+		}
+		wait()
+		msg := hub.Message{Topic: "a", Data: `{"n": 1}`}
+		publish := func() {
+			if _, err := h.Publish(context.Background(), msg); err != nil {
+				t.Fatal(err)
+			}
+			want += uint64(n)
+			wait()
+		}
+		for range 100 { // grow every queue array and buffer to its working size
+			publish()
+		}
+		return testing.AllocsPerRun(200, publish)
+	}
+	one, fifty := allocs(1), allocs(50)
+	t.Logf("allocations per event: %.2f to 1 subscriber, %.2f to 50", one, fifty)
+	if fifty > one+1 {
+		t.Errorf("an event to 50 subscribers allocates %.2f objects, to 1 subscriber %.2f: delivery allocates", fifty, one)
 	}
 }
