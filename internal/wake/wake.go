@@ -1,6 +1,6 @@
 // Package wake keeps the wake-up channels of the readers that follow a log,
 // so an appender can tell them there is something new without ever waiting
-// on one.
+// on one, and runs a follower's loop ([Follow]) for the stores.
 package wake
 
 import "slices"

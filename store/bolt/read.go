@@ -9,6 +9,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/heraldsse/herald/internal/wake"
 	"github.com/heraldsse/herald/store"
 )
 
@@ -97,47 +98,28 @@ func (l *Log) Follow(ctx context.Context) iter.Seq2[store.Entry, error] {
 		if ctx.Err() != nil {
 			return
 		}
-		wake := make(chan struct{}, 1)
-		if !l.addFollower(wake) {
+		woken := make(chan struct{}, 1)
+		if !l.addFollower(woken) {
 			yield(store.Entry{}, fmt.Errorf("bolt: follow: %w", store.ErrClosed))
 			return
 		}
-		defer l.removeFollower(wake)
-		cursor := start
-		var buf []store.Entry
-		for {
-			r, err := l.read(buf[:0], cursor, math.MaxUint64, true)
-			if err != nil {
-				yield(store.Entry{}, fmt.Errorf("bolt: follow: %w", err))
-				return
-			}
-			buf = r.entries
-			if r.missed > 0 {
-				err := fmt.Errorf("bolt: follow: %d entries up to %d-%d evicted before they were read: %w",
-					r.missed, l.epoch, cursor+r.missed, store.ErrEvicted)
-				if !yield(store.Entry{}, err) {
-					return
+		defer l.removeFollower(woken)
+		wake.Follow(ctx, wake.Follower[store.Entry]{
+			Cursor: start,
+			Read: func(buf []store.Entry, cursor uint64) (wake.Chunk[store.Entry], error) {
+				r, err := l.read(buf, cursor, math.MaxUint64, true)
+				if err != nil {
+					return wake.Chunk[store.Entry]{}, fmt.Errorf("bolt: follow: %w", err)
 				}
-			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			clear(buf)
-			if r.next == cursor {
-				select {
-				case <-wake:
-				case <-ctx.Done():
-					return
-				case <-l.done:
-					// read reports the close on the next turn.
-				}
-			} else if ctx.Err() != nil {
-				return
-			}
-			cursor = max(cursor, r.next)
-		}
+				return wake.Chunk[store.Entry]{Entries: r.entries, Missed: r.missed, Next: r.next}, nil
+			},
+			Evicted: func(missed, upTo uint64) error {
+				return fmt.Errorf("bolt: follow: %d entries up to %d-%d evicted before they were read: %w",
+					missed, l.epoch, upTo, store.ErrEvicted)
+			},
+			Wake: woken,
+			Done: l.done,
+		}, yield)
 	}
 }
 

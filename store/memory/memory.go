@@ -220,49 +220,28 @@ func (l *Log) Follow(ctx context.Context) iter.Seq2[store.Entry, error] {
 		if ctx.Err() != nil {
 			return
 		}
-		wake := make(chan struct{}, 1)
-		if !l.addFollower(wake) {
+		woken := make(chan struct{}, 1)
+		if !l.addFollower(woken) {
 			yield(store.Entry{}, fmt.Errorf("memory: follow: %w", store.ErrClosed))
 			return
 		}
-		defer l.removeFollower(wake)
-		cursor := start
-		var buf []store.Entry
-		for {
-			var missed uint64
-			var err error
-			buf, missed, err = l.read(buf[:0], cursor, math.MaxUint64, true)
-			if err != nil {
-				yield(store.Entry{}, fmt.Errorf("memory: follow: %w", err))
-				return
-			}
-			if missed > 0 {
-				cursor += missed
-				err := fmt.Errorf("memory: follow: %d entries up to %d-%d evicted before they were read: %w",
-					missed, l.epoch, cursor, store.ErrEvicted)
-				if !yield(store.Entry{}, err) {
-					return
+		defer l.removeFollower(woken)
+		wake.Follow(ctx, wake.Follower[store.Entry]{
+			Cursor: start,
+			Read: func(buf []store.Entry, cursor uint64) (wake.Chunk[store.Entry], error) {
+				buf, missed, err := l.read(buf, cursor, math.MaxUint64, true)
+				if err != nil {
+					return wake.Chunk[store.Entry]{}, fmt.Errorf("memory: follow: %w", err)
 				}
-			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			cursor += uint64(len(buf))
-			clear(buf)
-			if len(buf) == 0 && missed == 0 {
-				select {
-				case <-wake:
-				case <-ctx.Done():
-					return
-				case <-l.done:
-					// read reports the close on the next turn.
-				}
-			} else if ctx.Err() != nil {
-				return
-			}
-		}
+				return wake.Chunk[store.Entry]{Entries: buf, Missed: missed, Next: cursor + missed + uint64(len(buf))}, nil
+			},
+			Evicted: func(missed, upTo uint64) error {
+				return fmt.Errorf("memory: follow: %d entries up to %d-%d evicted before they were read: %w",
+					missed, l.epoch, upTo, store.ErrEvicted)
+			},
+			Wake: woken,
+			Done: l.done,
+		}, yield)
 	}
 }
 
