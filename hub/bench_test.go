@@ -102,6 +102,7 @@ func BenchmarkServeConn(b *testing.B) {
 			}
 			defer ln.Close()
 			var received atomic.Uint64
+			changed := make(chan struct{}, 1)
 			var wg sync.WaitGroup
 			var clients []net.Conn
 			defer func() {
@@ -125,7 +126,7 @@ func BenchmarkServeConn(b *testing.B) {
 					b.Fatal(err)
 				}
 				sub.ServeConn(srv, hub.ConnOptions{})
-				wg.Go(func() { countEvents(c, &received) })
+				wg.Go(func() { countEvents(c, &received, changed) })
 			}
 			msg := hub.Message{Topic: "bench/topic", Data: `{"count": 1, "time": 1732623145.123}`}
 			var before, after runtime.MemStats
@@ -135,12 +136,14 @@ func BenchmarkServeConn(b *testing.B) {
 			const window = 256
 			published := 0
 			waitReceived := func(events int) {
-				deadline := time.Now().Add(time.Minute)
+				timeout := time.NewTimer(time.Minute)
+				defer timeout.Stop()
 				for received.Load() < uint64(events)*uint64(n) {
-					if time.Now().After(deadline) || h.Stats().Subscribers < n {
+					select {
+					case <-changed:
+					case <-timeout.C:
 						b.Fatalf("received %d of %d: %+v", received.Load(), events*n, h.Stats())
 					}
-					runtime.Gosched()
 				}
 			}
 			for b.Loop() {
@@ -163,8 +166,9 @@ func BenchmarkServeConn(b *testing.B) {
 }
 
 // countEvents reads an event stream until it ends, counting the blank
-// lines that end events (the retry hint's included, once).
-func countEvents(c net.Conn, n *atomic.Uint64) {
+// lines that end events (the retry hint's included, once). After each read
+// that counted something it signals changed, if given, without blocking.
+func countEvents(c net.Conn, n *atomic.Uint64, changed chan<- struct{}) {
 	buf := make([]byte, 32<<10)
 	var prev byte
 	for {
@@ -177,6 +181,12 @@ func countEvents(c net.Conn, n *atomic.Uint64) {
 			prev = b
 		}
 		n.Add(k)
+		if k > 0 && changed != nil {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
 		if err != nil {
 			return
 		}

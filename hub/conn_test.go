@@ -321,14 +321,15 @@ func TestServeConnAllocationsPerEvent(t *testing.T) {
 	allocs := func(n int) float64 {
 		h := newHub(t, hub.Options{Heartbeat: -1})
 		var received atomic.Uint64
+		changed := make(chan struct{}, 1)
 		for range n {
 			_, c, _ := served(t, h, connPair, hub.ConnOptions{}, "a")
-			go countEvents(c, &received)
+			go countEvents(c, &received, changed)
 		}
 		want := uint64(n) // each stream starts with a retry hint, counted as one
 		wait := func() {
 			for received.Load() < want {
-				runtime.Gosched()
+				<-changed
 			}
 		}
 		wait()
