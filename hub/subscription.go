@@ -337,27 +337,12 @@ func (s *Subscription) recycle(q []*item) {
 // returns the extended buffer. Live events are shared, already encoded
 // bytes; with room in buf, appending them allocates nothing.
 func (s *Subscription) AppendPending(buf []byte) []byte {
-	// The usual case, live events only: copy their bytes under the lock
-	// and keep the one queue array, so a subscriber holds one array, not
-	// two, and a burst grows only that one.
 	s.mu.Lock()
-	if s.gap == nil && len(s.replay) == 0 {
-		n := 0
-		for i, it := range s.queue {
-			if it.entry.ID.Compare(s.threshold) > 0 {
-				buf = append(buf, it.wire...)
-				n++
-			}
-			s.queue[i] = nil
-		}
-		s.queue = s.queue[:0]
-		s.mu.Unlock()
-		s.h.delivered.Add(uint64(n))
-		return buf
-	}
+	gap, replay := s.gap, s.replay
+	s.gap, s.replay = nil, nil
 	s.mu.Unlock()
-
-	gap, replay, queue, threshold := s.take()
+	// History is encoded outside the lock: it can be long, and the
+	// follower queues live events meanwhile.
 	if gap != nil {
 		buf, _ = sse.AppendEvent(buf, *gap)
 	}
@@ -365,13 +350,19 @@ func (s *Subscription) AppendPending(buf []byte) []byte {
 		buf = appendEntry(buf, e)
 	}
 	n := len(replay)
-	for _, it := range queue {
-		if it.entry.ID.Compare(threshold) > 0 {
+	// Live events' bytes are copied under the lock, so the queue array is
+	// reused in place: a subscriber holds one array, grown only by a burst
+	// larger than any before.
+	s.mu.Lock()
+	for i, it := range s.queue {
+		if it.entry.ID.Compare(s.threshold) > 0 {
 			buf = append(buf, it.wire...)
 			n++
 		}
+		s.queue[i] = nil
 	}
-	s.recycle(queue)
+	s.queue = s.queue[:0]
+	s.mu.Unlock()
 	s.h.delivered.Add(uint64(n))
 	return buf
 }
