@@ -32,12 +32,9 @@ func Detach(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
 		return nil, nil, fmt.Errorf("sse: detach %s: %w", r.Proto, http.ErrNotSupported)
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	setHeaders(h)
 	h.Set("Connection", "close")
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	h.Del("Content-Length")
 	h.Del("Transfer-Encoding")
 
 	var head bytes.Buffer

@@ -76,11 +76,7 @@ func Open(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, error
 	if err := r.Context().Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	h.Del("Content-Length")
+	setHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 
 	s.mu.Lock()
@@ -100,6 +96,15 @@ func Open(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, error
 		s.heartbeat = time.AfterFunc(s.opts.Heartbeat, s.beat)
 	}
 	return s, nil
+}
+
+// setHeaders sets an event stream's response headers: its content type,
+// no caching, and no buffering by nginx.
+func setHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
 }
 
 // LastEventID returns the ID the client last received, from the
