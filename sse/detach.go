@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,7 +35,7 @@ func Detach(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
 	h := w.Header()
 	setHeaders(h)
 	h.Set("Connection", "close")
-	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	h.Set("Date", httpDate(time.Now()))
 	h.Del("Transfer-Encoding")
 
 	var head bytes.Buffer
@@ -53,3 +54,22 @@ func Detach(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
 	}
 	return c, head.Bytes(), nil
 }
+
+// httpDate formats t for a Date header, once per second at most: a burst
+// of reconnecting clients should not each pay for formatting the same time.
+func httpDate(t time.Time) string {
+	sec := t.Unix()
+	if d := lastDate.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	d := &date{sec: sec, text: t.UTC().Format(http.TimeFormat)}
+	lastDate.Store(d)
+	return d.text
+}
+
+type date struct {
+	sec  int64
+	text string
+}
+
+var lastDate atomic.Pointer[date]

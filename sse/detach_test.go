@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/heraldsse/herald/sse"
 )
@@ -99,4 +100,16 @@ func TestDetachRefuses(t *testing.T) {
 			t.Errorf("Detach after the client left: %v", err)
 		}
 	})
+}
+
+// TestDetachDate checks the Date header against the clock: the cached
+// text must change with the second and parse back to it.
+func TestDetachDate(t *testing.T) {
+	for _, at := range []time.Time{time.Unix(1_800_000_000, 0), time.Unix(1_800_000_000, 999_999_999), time.Unix(1_800_000_001, 0)} {
+		got := sse.HTTPDateForTest(at)
+		parsed, err := http.ParseTime(got)
+		if err != nil || !parsed.Equal(at.Truncate(time.Second)) {
+			t.Errorf("Date for %v = %q (%v, %v)", at, got, parsed, err)
+		}
+	}
 }

@@ -1,0 +1,4 @@
+package sse
+
+// HTTPDateForTest exposes httpDate to the tests.
+var HTTPDateForTest = httpDate
