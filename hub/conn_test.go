@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -350,5 +351,82 @@ func TestServeConnAllocationsPerEvent(t *testing.T) {
 	t.Logf("allocations per event: %.2f to 1 subscriber, %.2f to 50", one, fifty)
 	if fifty > one+1 {
 		t.Errorf("an event to 50 subscribers allocates %.2f objects, to 1 subscriber %.2f: delivery allocates", fifty, one)
+	}
+}
+
+// TestServeConnChurnRaces hands over and ends connections in every way at
+// once, while events flow, then closes the hub: each stream's end must be
+// reported exactly once, Close must wait for all of them, and nothing may
+// be left subscribed. Run it with -race.
+func TestServeConnChurnRaces(t *testing.T) {
+	h, err := hub.New(hub.Options{Heartbeat: 5 * time.Millisecond, QueueSize: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := h.Publish(context.Background(), hub.Message{Topic: fmt.Sprintf("t/%d", i%3), Data: "x"}); err != nil {
+				return
+			}
+		}
+	}()
+
+	const workers, cycles = 8, 25
+	var opened, ended, twice atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range cycles {
+				sub, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Topics: []string{"t/*"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				srv, client := connPair(t)
+				var once atomic.Bool
+				opened.Add(1)
+				sub.ServeConn(srv, hub.ConnOptions{WriteTimeout: 50 * time.Millisecond, OnEnd: func(error) {
+					if once.Swap(true) {
+						twice.Add(1)
+					}
+					ended.Add(1)
+				}})
+				switch (w + i) % 5 {
+				case 0: // the client leaves at once
+					client.Close()
+				case 1: // the client reads a little, then leaves
+					buf := make([]byte, 256)
+					_, _ = client.Read(buf)
+					client.Close()
+				case 2: // the server ends it
+					sub.Close()
+				case 3:
+					sub.CloseWithComment("bye")
+				case 4: // the client never reads: slow, or still open at hub close
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-published
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got, want := ended.Load(), opened.Load(); got != want || twice.Load() != 0 {
+		t.Errorf("%d streams opened, %d ends reported, %d reported twice", want, got, twice.Load())
+	}
+	if n := h.Stats().Subscribers; n != 0 {
+		t.Errorf("%d subscribers left after Close", n)
 	}
 }
