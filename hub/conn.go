@@ -373,8 +373,9 @@ type servedConn struct {
 	slot int
 }
 
-// beatConns marks a heartbeat due on every served connection in slot, and
-// lets those idle since their last heartbeat drop their queue arrays.
+// beatConns marks a heartbeat due on every served connection in slot that
+// has been idle since its last heartbeat, and lets those drop their queue
+// arrays.
 func (h *Hub) beatConns(slot int) {
 	h.mu.RLock()
 	subs := make([]*Subscription, 0, len(h.conns)/heartbeatSlots+1)
@@ -386,7 +387,9 @@ func (h *Hub) beatConns(slot int) {
 	h.mu.RUnlock()
 	for _, s := range subs {
 		s.mu.Lock()
-		if cs := s.conn; cs != nil {
+		// A stream that carried an event since its last heartbeat needs
+		// none: proxies saw traffic, and a dead client was written to.
+		if cs := s.conn; cs != nil && !s.busy {
 			cs.beat = true
 			cs.wake(s)
 		}

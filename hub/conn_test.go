@@ -430,3 +430,40 @@ func TestServeConnChurnRaces(t *testing.T) {
 		t.Errorf("%d subscribers left after Close", n)
 	}
 }
+
+// TestServeConnNoHeartbeatWhileActive checks that a stream carrying events
+// more often than the heartbeat interval gets no heartbeats: proxies see
+// traffic anyway, and each heartbeat is a write. (An event every 3 ms for
+// 20 intervals of 30 ms; a stall of a whole interval on a loaded machine
+// may let one or two through.)
+func TestServeConnNoHeartbeatWhileActive(t *testing.T) {
+	h := newHub(t, hub.Options{Heartbeat: 30 * time.Millisecond})
+	_, client, _ := served(t, h, connPair, hub.ConnOptions{}, "a")
+	beats := make(chan int, 1)
+	go func() {
+		n := 0
+		br := bufio.NewReader(client)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				beats <- n
+				return
+			}
+			if line == ":\n" {
+				n++
+			}
+		}
+	}()
+	tick := time.NewTicker(3 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(600 * time.Millisecond); time.Now().Before(end); {
+		<-tick.C
+		if _, err := h.Publish(t.Context(), hub.Message{Topic: "a", Data: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client.SetReadDeadline(time.Now()) // end the reader
+	if n := <-beats; n > 2 {
+		t.Errorf("%d heartbeats on a stream with an event every 3 ms", n)
+	}
+}
