@@ -127,7 +127,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.JSONPath, "json", "results.json", "write the full results as JSON to this file; empty skips it")
 	fs.IntVar(&c.IdleSubs, "idle-subs", 15000, "idle: subscribers")
 	fs.StringVar(&steps, "idle-steps", "", "idle: comma-separated subscriber counts to run instead of -idle-subs, e.g. 1000,5000,10000,15000")
-	fs.DurationVar(&c.Settle, "settle", 3*time.Second, "idle: wait after the GC before reading memory")
+	fs.DurationVar(&c.Settle, "settle", 15*time.Second, "idle: wait after the GC before reading memory and CPU; the default is one heartbeat period of herald's, since a stream that carried the warm-up event skips its next heartbeat")
 	fs.DurationVar(&c.IdleWindow, "idle-window", 15*time.Second, "idle: window over which server CPU is measured")
 	fs.IntVar(&c.FanoutSubs, "fanout-subs", 10000, "fanout: subscribers on the one topic")
 	fs.IntVar(&c.FanoutBursts, "fanout-bursts", 5, "fanout: bursts")
