@@ -9,7 +9,7 @@ import (
 const module = "github.com/heraldsse/herald"
 
 // allowed lists, for each package, the herald packages it may import
-// directly (STYLE.md §3). A package missing here may import only what its
+// directly (docs/architecture.md, "Layers"). A package missing here may import only what its
 // closest listed parent may; internal/ packages serve whoever needs them,
 // except where a rule below says otherwise.
 var allowed = map[string][]string{
@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"store/storetest": {"store", "sse"},
 	"hub":             {"sse", "store", "store/memory", "internal/topic"},
 	"tasks":           {"sse", "hub"},
-	"server":          {"sse", "hub", "store", "tasks", "internal/topic"},
+	"server":          {"sse", "hub", "store", "tasks", "internal/topic", "internal/conn"},
 	"apps":            {"sse", "hub", "tasks"}, // written as a user's module would be
 	"cmd/herald":      {"*"},
 }
