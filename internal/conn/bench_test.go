@@ -91,4 +91,3 @@ func BenchmarkServe(b *testing.B) {
 		})
 	}
 }
-
