@@ -37,7 +37,7 @@ func TestExact_MUST_compare_byte_for_byte(t *testing.T) {
 		{"https://example.com/a", "https://example.com/a/", false},
 		{"https://example.com/a", "https://example.com:443/a", false},
 		{"https://example.com/%7Ea", "https://example.com/~a", false},
-		{"caf\u00e9", "cafe\u0301", false}, // NFC against NFD: no Unicode normalization
+		{"caf\u00e9", "cafe\u0301", false},                                        // NFC against NFD: no Unicode normalization
 		{"foo", DefaultHubURL[:len(DefaultHubURL)-len("mercure")] + "foo", false}, // no resolution
 		{"/books/1", "/books/1", true},
 		{"", "", true},
