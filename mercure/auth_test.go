@@ -562,7 +562,11 @@ func TestLegacy_accepts_pre_standardization_tokens(t *testing.T) {
 	}
 	raw := signWith(t, jwt.SigningMethodHS256, testSecret, legacy, map[string]any{"typ": "JWT"})
 	for name, r := range map[string]*http.Request{
-		"legacy cookie":          func() *http.Request { r := subscribeRequest("match=a"); r.AddCookie(&http.Cookie{Name: LegacyCookieName, Value: raw}); return r }(),
+		"legacy cookie": func() *http.Request {
+			r := subscribeRequest("match=a")
+			r.AddCookie(&http.Cookie{Name: LegacyCookieName, Value: raw})
+			return r
+		}(),
 		"authorization in query": subscribeRequest("match=a&authorization=" + raw),
 	} {
 		if _, err := h.Authenticate(r, RoleSubscriber); err != nil {
