@@ -153,7 +153,7 @@ func New(opts Options) (*Handler, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{url: u, backend: opts.Hub, limits: opts.Limits.withDefaults(), legacy: opts.Legacy, log: opts.Logger}
-	h.compiler = newCompiler(u, h.limits.PatternCache)
+	h.compiler = newCompiler(u, h.limits)
 	if h.auth, err = newAuthenticator(opts.Auth, opts.Legacy, h.limits, opts.Now, h.compiler, u); err != nil {
 		return nil, err
 	}

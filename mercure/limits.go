@@ -26,6 +26,15 @@ type Limits struct {
 	// or in a token, in bytes. Zero means 2048. Over it: 400 (request) or
 	// 401 invalid_token (token).
 	MaxMatcherLength int
+	// MaxURLPatternLength is the longest URL pattern, in a request or a
+	// token, in bytes: tighter than MaxMatcherLength because a pattern's
+	// matching cost grows with its length. Zero means 256. Over it: 400
+	// (request) or 401 invalid_token (token).
+	MaxURLPatternLength int
+	// MaxPatternGroups is how many groups and wildcards (":name", "*",
+	// "(...)") one URL pattern may have, in a request or a token. Zero means
+	// 16. Over it: 400 (request) or 401 invalid_token (token).
+	MaxPatternGroups int
 	// MaxTokenBytes is the longest access token, in bytes. Zero means
 	// 64 KiB. Over it: 401 invalid_token.
 	MaxTokenBytes int
@@ -56,6 +65,8 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxMatchers, 32)
 	def(&l.MaxURLPatterns, 8)
 	def(&l.MaxMatcherLength, 2048)
+	def(&l.MaxURLPatternLength, 256)
+	def(&l.MaxPatternGroups, 16)
 	def(&l.MaxTokenBytes, 64<<10)
 	def(&l.MaxDetails, 32)
 	def(&l.MaxDetailTopics, 64)

@@ -200,8 +200,10 @@ func (p *pattern) test(t *Target, i int) bool {
 // subscribers and tokens naming the same pattern share one compiled value.
 // Safe for concurrent use.
 type compiler struct {
-	hub *HubURL
-	max int
+	hub       *HubURL
+	max       int
+	maxLen    int
+	maxGroups int
 
 	mu    sync.Mutex
 	order list.List // of *compiled, most recently used first
@@ -214,8 +216,8 @@ type compiled struct {
 	err    error
 }
 
-func newCompiler(hub *HubURL, max int) *compiler {
-	return &compiler{hub: hub, max: max, byKey: make(map[string]*list.Element)}
+func newCompiler(hub *HubURL, lim Limits) *compiler {
+	return &compiler{hub: hub, max: lim.PatternCache, maxLen: lim.MaxURLPatternLength, maxGroups: lim.MaxPatternGroups, byKey: make(map[string]*list.Element)}
 }
 
 // pattern returns the compiled pattern for source, from the cache when it is
@@ -226,7 +228,11 @@ func (c *compiler) pattern(source string) (*pattern, error) {
 		return e.p, e.err
 	}
 	e := &compiled{source: source}
-	if up, err := compilePattern(source, c.hub.href); err != nil {
+	if len(source) > c.maxLen {
+		e.err = fmt.Errorf("is %d bytes long, over the URL pattern limit of %d", len(source), c.maxLen)
+	} else if n := countGroups(source); n > c.maxGroups {
+		e.err = fmt.Errorf("has %d groups or wildcards, over the limit of %d", n, c.maxGroups)
+	} else if up, err := compilePattern(source, c.hub.href); err != nil {
 		e.err = err
 	} else {
 		e.p = &pattern{source: source, hub: c.hub, p: up}
@@ -246,9 +252,40 @@ func (c *compiler) pattern(source string) (*pattern, error) {
 	return e.p, e.err
 }
 
+// countGroups counts, from above, the capturing parts of a URL pattern:
+// every unescaped "*", "(", and ":" followed by a name character. Go's
+// regexp matches in time linear in the topic, but the factor grows with the
+// number of capture groups (each NFA thread copies its captures): a
+// 2048-byte pattern of 1,000 wildcards takes seconds per topic. Bounding the
+// groups bounds the factor (docs/mercure.md has the measurements). The
+// count may include a ":" that is the scheme separator of "urn:x"; that
+// only makes the bound stricter.
+func countGroups(p string) int {
+	n := 0
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\':
+			i++
+		case c == '*' || c == '(':
+			n++
+		case c == ':' && i+1 < len(p) && isNameStart(p[i+1]):
+			n++
+		}
+	}
+	return n
+}
+
+// isNameStart reports whether c can start a URL pattern group name (ASCII
+// letters, "_" and "$", and every non-ASCII byte, from above).
+func isNameStart(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '$' || c >= 0x80
+}
+
 // compilePattern compiles source with base for relative patterns. The
 // library's error text is not passed on: it can hold a dump of its parser
-// state, which has no place in an answer to a client.
+// state, which has no place in an answer to a client. A panic in the
+// library on some input counts as an invalid pattern rather than taking the
+// request down.
 func compilePattern(source, base string) (_ *urlpattern.URLPattern, err error) {
 	defer func() {
 		if recover() != nil {

@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -73,6 +74,10 @@ func TestSubscribe_MUST_reject_invalid_matcher_values(t *testing.T) {
 		{"URL pattern with a lookahead (no RE2)", form("match_urlpattern", "/(?=a)")},
 		{"unbalanced group", form("match_urlpattern", "/:id(")},
 		{"invalid UTF-8 name", "%FF=1&match=a"},
+		{"URL pattern over the pattern length limit", form("match_urlpattern", "/"+strings.Repeat("a", 256))},
+		{"URL pattern with 17 wildcards", form("match_urlpattern", strings.Repeat("/*", 17))},
+		{"URL pattern with 17 named groups", form("match_urlpattern", "/:a0/:a1/:a2/:a3/:a4/:a5/:a6/:a7/:a8/:a9/:b0/:b1/:b2/:b3/:b4/:b5/:b6")},
+		{"URL pattern with 9 starred regexp groups", form("match_urlpattern", strings.Repeat("/(.*)", 9))},
 	}
 	for _, bt := range badText {
 		cases = append(cases, struct{ name, query string }{"value with " + bt.name, form("match", bt.value)})
@@ -84,6 +89,15 @@ func TestSubscribe_MUST_reject_invalid_matcher_values(t *testing.T) {
 			wantErr(t, err, ErrBadRequest)
 		})
 	}
+	t.Run("URL pattern at the group limit", func(t *testing.T) {
+		h, _ := newTestHandler(t, nil)
+		p := "https://example.com"
+		for i := range 16 {
+			p += fmt.Sprintf("/:a%d", i)
+		}
+		_, err := parseSub(t, h, subscribeRequest(form("match_urlpattern", p+`/\:b\*\(`)))
+		wantErr(t, err, nil)
+	})
 	t.Run("at the limits", func(t *testing.T) {
 		q := "match=" + strings.Repeat("a", 40) + "&match_urlpattern=/a/:x&match_urlpattern=/b/:x&match_urlpattern=*"
 		_, err := parseSub(t, h, subscribeRequest(q))
