@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"tasks":           {"sse", "hub"},
 	"server":          {"sse", "hub", "store", "tasks", "internal/topic", "internal/conn"},
 	"apps":            {"sse", "hub", "tasks"}, // written as a user's module would be
+	"mercure":         {"sse"},                 // the protocol alone; the hub plugs in behind its Hub interface
 	"cmd/herald":      {"*"},
 	"deploy":          {"sse", "hub", "server", "store/memory"}, // its tests start a server as a user's program would
 }
