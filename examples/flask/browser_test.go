@@ -54,14 +54,14 @@ func TestFlaskPage(t *testing.T) {
 	origin := fmt.Sprintf("http://127.0.0.1:%d", flaskPort)
 	heraldAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(heraldPort))
 	heraldURL := "http://" + heraldAddr
-	start(t, "herald", herald, "serve", "--addr", heraldAddr, "--cors-origins", origin,
+	heraldExited := start(t, "herald", herald, "serve", "--addr", heraldAddr, "--cors-origins", origin,
 		"--retry", "200ms", "--log-level", "warn")
-	waitHTTP(t, heraldURL+"/healthz")
+	waitHTTP(t, heraldURL+"/healthz", heraldExited)
 	px := startProxy(t, heraldAddr)
 	// Browsers reach herald through the proxy; Flask publishes to it directly.
-	start(t, "flask", python, "app.py", "--port", strconv.Itoa(flaskPort), "--herald", px.url,
+	flaskExited := start(t, "flask", python, "app.py", "--port", strconv.Itoa(flaskPort), "--herald", px.url,
 		"--publish-url", heraldURL, "--step-seconds", step)
-	waitHTTP(t, origin+"/")
+	waitHTTP(t, origin+"/", flaskExited)
 
 	tab := browsertest.Start(t, chromium)
 	p := &page{t: t, tab: tab, origin: origin, herald: heraldURL}
@@ -314,8 +314,9 @@ func freePort(t *testing.T) int {
 }
 
 // start runs a process until the test ends (SIGTERM, then SIGKILL after
-// 10 s), logging its output when the test fails.
-func start(t *testing.T, name, path string, args ...string) {
+// 10 s), logging its output when the test fails. The channel is closed when
+// the process exits.
+func start(t *testing.T, name, path string, args ...string) <-chan struct{} {
 	t.Helper()
 	cmd := exec.Command(path, args...)
 	log, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
@@ -327,8 +328,11 @@ func start(t *testing.T, name, path string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -341,11 +345,12 @@ func start(t *testing.T, name, path string, args ...string) {
 			t.Logf("%s output:\n%s", name, out)
 		}
 	})
+	return exited
 }
 
-// waitHTTP waits until url answers: the processes give no other sign that
-// they listen.
-func waitHTTP(t *testing.T, url string) {
+// waitHTTP waits until url answers, failing at once if the process serving
+// it exits: the processes give no other sign that they listen.
+func waitHTTP(t *testing.T, url string, exited <-chan struct{}) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -353,6 +358,11 @@ func waitHTTP(t *testing.T, url string) {
 		if err == nil {
 			resp.Body.Close()
 			return
+		}
+		select {
+		case <-exited:
+			t.Fatalf("the process serving %s exited", url)
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s does not answer: %v", url, err)
