@@ -289,7 +289,7 @@ func (a *Apps) serveStream(w http.ResponseWriter, r *http.Request, body func(st 
 	a.mu.Unlock()
 	defer a.streams.Done()
 
-	st, err := sse.Open(w, r, nil)
+	st, err := sse.Open(w, r, sse.Options{})
 	if err != nil {
 		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		return

@@ -245,7 +245,7 @@ func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer a.seq.remove(client, d)
 
-	st, err := sse.Open(w, r, nil)
+	st, err := sse.Open(w, r, sse.Options{})
 	if err != nil {
 		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		return

@@ -110,7 +110,7 @@ func (a *Apps) taskEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	st, err := sse.Open(w, r, nil)
+	st, err := sse.Open(w, r, sse.Options{})
 	if err != nil {
 		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		return

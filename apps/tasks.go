@@ -125,7 +125,7 @@ func (a *Apps) taskProgress(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	st, err := sse.Open(w, r, nil)
+	st, err := sse.Open(w, r, sse.Options{})
 	if err != nil {
 		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		return

@@ -53,7 +53,7 @@ func TestStreamHeartbeatsAndShutdown(t *testing.T) {
 		}
 		rec := &recorder{header: http.Header{}}
 		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events?topic=a", nil)
-		st, err := sse.Open(rec, req, &sse.Options{Heartbeat: -1})
+		st, err := sse.Open(rec, req, sse.Options{Heartbeat: -1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -211,7 +211,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		sub.ServeConn(c, hub.ConnOptions{Head: head, WriteTimeout: s.opts.WriteTimeout, OnEnd: ended})
 		return
 	}
-	st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
+	st, err := sse.Open(w, r, sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
 	if err != nil {
 		sub.Close()
 		ended(err)
