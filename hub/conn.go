@@ -144,7 +144,7 @@ func (cs *connState) serve(s *Subscription, w *writer) {
 	} else {
 		buf = s.AppendPending(buf)
 		if beat && len(buf) == 0 {
-			buf = append(buf, ":\n"...)
+			buf = sse.AppendComment(buf, "")
 		}
 	}
 	n, err := 0, error(nil)

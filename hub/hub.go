@@ -240,24 +240,9 @@ type item struct {
 	wire  []byte
 }
 
-func encode(e store.Entry) []byte {
-	ev := e.Event
-	ev.ID = ""
-	b := make([]byte, 0, 32+len(ev.Type)+len(ev.Data)+len(ev.Data)/32)
-	b = append(b, "id: "...)
-	b = e.ID.Append(b)
-	b = append(b, '\n')
-	b, err := sse.AppendEvent(b, ev)
-	if err != nil {
-		// Publish validated the event; a log that hands back an invalid
-		// one is corrupt. Send what cannot break the stream.
-		b, _ = sse.AppendEvent(b[:0], sse.Event{Type: "herald:invalid"})
-	}
-	return b
-}
-
 func (h *Hub) dispatch(e store.Entry) {
-	it := &item{entry: e, wire: encode(e)}
+	wire := appendEntry(make([]byte, 0, 32+len(e.Event.Type)+len(e.Event.Data)+len(e.Event.Data)/32), e)
+	it := &item{entry: e, wire: wire}
 	h.mu.RLock()
 	h.dispatched.Add(1)
 	h.seq++

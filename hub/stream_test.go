@@ -112,7 +112,7 @@ func TestStreamSlowSubscriberToldWhy(t *testing.T) {
 		}
 		synctest.Wait()
 		rec := &recorder{header: http.Header{}}
-		st, _ := sse.Open(rec, httptest.NewRequestWithContext(t.Context(), "GET", "/", nil), &sse.Options{Heartbeat: -1})
+		st, _ := sse.Open(rec, httptest.NewRequestWithContext(t.Context(), "GET", "/", nil), sse.Options{Heartbeat: -1})
 		defer st.Close()
 		err := sub.Stream(st)
 		if err == nil || !strings.Contains(rec.String(), ": herald: disconnected: hub: subscriber too slow") {
