@@ -14,7 +14,8 @@ const module = "github.com/heraldsse/herald"
 // except where a rule below says otherwise.
 var allowed = map[string][]string{
 	"sse":             {},
-	"client":          {"sse"},
+	"api":             {},
+	"client":          {"sse", "api"},
 	"store":           {"sse"},
 	"store/memory":    {"store", "sse", "internal/wake"},
 	"store/bolt":      {"store", "sse", "internal/wake"},
@@ -22,8 +23,8 @@ var allowed = map[string][]string{
 	"store/storetest": {"store", "sse"},
 	"hub":             {"sse", "store", "store/memory", "internal/topic"},
 	"tasks":           {"sse", "hub"},
-	"server":          {"sse", "hub", "store", "tasks", "internal/topic"},
-	"apps":            {"sse", "hub", "tasks"}, // written as a user's module would be
+	"server":          {"sse", "api", "hub", "store", "tasks", "internal/topic"},
+	"apps":            {"sse", "api", "hub", "tasks"}, // written as a user's module would be
 	"cmd/herald":      {"*"},
 }
 
