@@ -177,10 +177,10 @@ func New(opts Options) (*Hub, error) {
 // [ErrClosed], or the log's error (such as [store.ErrUnavailable]).
 func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 	if err := topic.Validate(m.Topic); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidTopic, err)
+		return "", fmt.Errorf("hub: %w", err)
 	}
 	if err := h.validate(m); err != nil {
-		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, err)
+		return "", err
 	}
 	h.mu.RLock()
 	if h.closed {
@@ -209,7 +209,7 @@ func (h *Hub) validate(m Message) error {
 	case m.Retry < 0:
 		return fmt.Errorf("%w: negative retry %v", ErrInvalidMessage, m.Retry)
 	case len(m.Data) > h.opts.MaxDataSize:
-		return fmt.Errorf("%w: %d bytes of data, limit %d", ErrTooLarge, len(m.Data), h.opts.MaxDataSize)
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Data), h.opts.MaxDataSize)
 	}
 	return nil
 }

@@ -89,7 +89,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	patterns = slices.Compact(patterns)
 	for _, p := range patterns {
 		if err := topic.ValidatePattern(p); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidTopic, err)
+			return nil, fmt.Errorf("hub: %w", err)
 		}
 	}
 	s := &Subscription{

@@ -118,7 +118,7 @@ func newAuth(opts AuthOptions) (*auth, error) {
 	}
 	for _, p := range opts.AnonymousSubscribe {
 		if err := topic.ValidatePattern(p); err != nil {
-			return nil, fmt.Errorf("server: anonymous subscribe pattern: %w", err)
+			return nil, fmt.Errorf("server: AnonymousSubscribe: %w", err)
 		}
 	}
 	a.anonymous = opts.AnonymousSubscribe
