@@ -14,7 +14,8 @@ const module = "github.com/heraldsse/herald"
 // except where a rule below says otherwise.
 var allowed = map[string][]string{
 	"sse":             {},
-	"client":          {"sse"},
+	"api":             {},
+	"client":          {"sse", "api"},
 	"store":           {"sse"},
 	"store/memory":    {"store", "sse", "internal/wake"},
 	"store/bolt":      {"store", "sse", "internal/wake"},
@@ -22,9 +23,9 @@ var allowed = map[string][]string{
 	"store/storetest": {"store", "sse"},
 	"hub":             {"sse", "store", "store/memory", "internal/topic"},
 	"tasks":           {"sse", "hub"},
-	"server":          {"sse", "hub", "store", "tasks", "internal/topic", "internal/conn"},
-	"apps":            {"sse", "hub", "tasks"}, // written as a user's module would be
-	"mercure":         {"sse"},                 // the protocol alone; the hub plugs in behind its Hub interface
+	"server":          {"sse", "api", "hub", "store", "tasks", "internal/topic", "internal/conn"},
+	"apps":            {"sse", "api", "hub", "tasks"}, // written as a user's module would be
+	"mercure":         {"sse"},                        // the protocol alone; the hub plugs in behind its Hub interface
 	"cmd/herald":      {"*"},
 	"deploy":          {"sse", "hub", "server", "store/memory"}, // its tests start a server as a user's program would
 	// The Flask example talks to herald over HTTP only; its Go tests (not

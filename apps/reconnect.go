@@ -228,10 +228,7 @@ func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = r.URL.Query().Get("lastEventId")
-	}
+	lastID := sse.LastEventID(r)
 	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{SequenceTopic}, LastEventID: lastID})
 	if err != nil {
 		a.subscribeFailed(w, r, err)
@@ -245,15 +242,11 @@ func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer a.seq.remove(client, d)
 
-	st, err := sse.Open(w, r, nil)
-	if err != nil {
-		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	st := a.openStream(w, r)
+	if st == nil {
 		return
 	}
 	defer st.Close()
-	if r.Method == http.MethodHead {
-		return
-	}
 	info, _ := json.Marshal(replayInfo{Replayed: sub.Replayed(), LastEventID: lastID})
 	if st.Send(sse.Event{Type: "replay", Data: string(info)}) != nil {
 		return

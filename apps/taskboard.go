@@ -95,10 +95,7 @@ func (a *Apps) taskEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = r.URL.Query().Get("lastEventId")
-	}
+	lastID := sse.LastEventID(r)
 	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: topics, LastEventID: lastID, FromStart: lastID == ""})
 	if err != nil {
 		if errors.Is(err, hub.ErrTooManyTopics) || errors.Is(err, hub.ErrInvalidTopic) {
@@ -110,15 +107,11 @@ func (a *Apps) taskEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	st, err := sse.Open(w, r, nil)
-	if err != nil {
-		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	st := a.openStream(w, r)
+	if st == nil {
 		return
 	}
 	defer st.Close()
-	if r.Method == http.MethodHead {
-		return
-	}
 	// On a fresh stream, the first Replayed() events are the history: once
 	// they are sent, the tasks not seen have none.
 	unseen := map[string]bool{}

@@ -85,10 +85,7 @@ func (a *Apps) taskProgress(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	topic := tasks.Topic(id)
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = r.URL.Query().Get("lastEventId")
-	}
+	lastID := sse.LastEventID(r)
 
 	// Everything is decided before the stream opens: a stream that is
 	// opened is a 200, and an EventSource reconnects to it forever.
@@ -125,15 +122,11 @@ func (a *Apps) taskProgress(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	st, err := sse.Open(w, r, nil)
-	if err != nil {
-		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	st := a.openStream(w, r)
+	if st == nil {
 		return
 	}
 	defer st.Close()
-	if r.Method == http.MethodHead {
-		return
-	}
 	for ev, err := range sub.Events(ctx) {
 		if err != nil {
 			// The client left, or the hub closed: what was pending has

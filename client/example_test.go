@@ -2,12 +2,16 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/heraldsse/herald/api"
 	"github.com/heraldsse/herald/client"
+	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/server"
 )
 
 // A server streams two events and ends the stream; the Conn reconnects
@@ -45,4 +49,26 @@ func ExampleConn_Events() {
 	// id=2 type="greeting" data=bonjour
 	// id=3 type="" data=again
 	// ended; last event ID 3
+}
+
+// Publish an event to a herald hub, and read why the hub refuses one.
+func ExamplePublish() {
+	h, _ := hub.New(hub.Options{})
+	defer h.Close(context.Background())
+	srv, _ := server.New(server.Options{Hub: h})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	ctx := context.Background()
+
+	id, err := client.Publish(ctx, ts.URL, api.PublishRequest{Topic: "chat/lobby", Data: api.Text("hi")}, client.PublishOptions{})
+	fmt.Println(id != "", err)
+
+	_, err = client.Publish(ctx, ts.URL, api.PublishRequest{Topic: "chat/*", Data: api.Text("hi")}, client.PublishOptions{})
+	var se *client.StatusError
+	if errors.As(err, &se) {
+		fmt.Println(se.StatusCode, se.Message)
+	}
+	// Output:
+	// true <nil>
+	// 400 hub: invalid topic "chat/*": '*' is a wildcard, for subscribing only
 }

@@ -1,6 +1,10 @@
 package hub
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/heraldsse/herald/internal/topic"
+)
 
 var (
 	// ErrClosed is returned by Publish and Subscribe after Close has been
@@ -14,8 +18,10 @@ var (
 
 	// ErrInvalidTopic is returned when a topic or pattern is malformed: empty,
 	// too long, with an empty segment, a control character, or a misplaced
-	// wildcard.
-	ErrInvalidTopic = errors.New("hub: invalid topic")
+	// wildcard. It is the topic validator's own error, so a message names
+	// the topic and the reason once: hub: invalid topic "a//b": empty
+	// segment.
+	ErrInvalidTopic = topic.ErrInvalid
 
 	// ErrInvalidMessage is returned by Publish when the message cannot be
 	// sent as an event: a type with CR or LF, a reserved "herald:" type, or

@@ -155,10 +155,10 @@ func New(opts Options) (*Hub, error) {
 // [ErrClosed], or the log's error (such as [store.ErrUnavailable]).
 func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 	if err := topic.Validate(m.Topic); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidTopic, err)
+		return "", fmt.Errorf("hub: %w", err)
 	}
 	if err := h.validate(m); err != nil {
-		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, err)
+		return "", err
 	}
 	h.mu.RLock()
 	if h.closed {
@@ -187,7 +187,7 @@ func (h *Hub) validate(m Message) error {
 	case m.Retry < 0:
 		return fmt.Errorf("%w: negative retry %v", ErrInvalidMessage, m.Retry)
 	case len(m.Data) > h.opts.MaxDataSize:
-		return fmt.Errorf("%w: %d bytes of data, limit %d", ErrTooLarge, len(m.Data), h.opts.MaxDataSize)
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Data), h.opts.MaxDataSize)
 	}
 	return nil
 }
@@ -218,24 +218,9 @@ type item struct {
 	wire  []byte
 }
 
-func encode(e store.Entry) []byte {
-	ev := e.Event
-	ev.ID = ""
-	b := make([]byte, 0, 32+len(ev.Type)+len(ev.Data)+len(ev.Data)/32)
-	b = append(b, "id: "...)
-	b = e.ID.Append(b)
-	b = append(b, '\n')
-	b, err := sse.AppendEvent(b, ev)
-	if err != nil {
-		// Publish validated the event; a log that hands back an invalid
-		// one is corrupt. Send what cannot break the stream.
-		b, _ = sse.AppendEvent(b[:0], sse.Event{Type: "herald:invalid"})
-	}
-	return b
-}
-
 func (h *Hub) dispatch(e store.Entry) {
-	it := &item{entry: e, wire: encode(e)}
+	wire := appendEntry(make([]byte, 0, 32+len(e.Event.Type)+len(e.Event.Data)+len(e.Event.Data)/32), e)
+	it := &item{entry: e, wire: wire}
 	h.mu.RLock()
 	h.dispatched.Add(1)
 	h.seq++

@@ -144,15 +144,16 @@ func (s *Subscription) Release() {
 	s.busy = false
 }
 
+// appendEntry appends e's wire form, with its log ID, to buf: the one
+// encoding of every event the hub sends, live or replayed.
 func appendEntry(buf []byte, e store.Entry) []byte {
-	buf = append(buf, "id: "...)
-	buf = e.ID.Append(buf)
-	buf = append(buf, '\n')
-	ev := e.Event
-	ev.ID = ""
-	out, err := sse.AppendEvent(buf, ev)
+	var idBuf [48]byte // two uint64s and a dash: it stays on the stack
+	id := e.ID.Append(idBuf[:0])
+	out, err := sse.AppendEventID(buf, id, e.Event)
 	if err != nil {
-		out, _ = sse.AppendEvent(buf, sse.Event{Type: "herald:invalid"})
+		// Publish validated the event; a log that hands back an invalid
+		// one is corrupt. Send what cannot break the stream.
+		out, _ = sse.AppendEventID(buf, id, sse.Event{Type: "herald:invalid"})
 	}
 	return out
 }

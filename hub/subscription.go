@@ -93,14 +93,14 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		return nil, fmt.Errorf("%w: no topic given", ErrTooManyTopics)
 	}
 	if len(req.Topics) > h.opts.MaxTopics {
-		return nil, fmt.Errorf("%w: %d topics, limit %d", ErrTooManyTopics, len(req.Topics), h.opts.MaxTopics)
+		return nil, fmt.Errorf("%w: %d, limit %d", ErrTooManyTopics, len(req.Topics), h.opts.MaxTopics)
 	}
 	patterns := slices.Clone(req.Topics)
 	slices.Sort(patterns)
 	patterns = slices.Compact(patterns)
 	for _, p := range patterns {
 		if err := topic.ValidatePattern(p); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidTopic, err)
+			return nil, fmt.Errorf("hub: %w", err)
 		}
 	}
 	s := &Subscription{

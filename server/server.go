@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldsse/herald/api"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/conn"
 	"github.com/heraldsse/herald/sse"
@@ -159,10 +160,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "missing topic: give one or more ?topic= parameters")
 		return
 	}
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = q.Get("lastEventId")
-	}
+	lastID := sse.LastEventID(r)
 	var claims *Claims
 	if s.auth != nil {
 		var aerr *authError
@@ -227,7 +225,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		s.engine.Serve(c, head, sub, ended)
 		return
 	}
-	st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
+	st, err := sse.Open(w, r, sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
 	if err != nil {
 		sub.Close()
 		ended(err)
@@ -275,14 +273,6 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// publishBody is the JSON form of a publish request.
-type publishBody struct {
-	Topic string          `json:"topic"`
-	Type  string          `json:"type"`
-	Data  json.RawMessage `json:"data"`
-	Retry *int64          `json:"retry"` // milliseconds
 }
 
 // statusWriter remembers the status a handler answered with and, for an
@@ -362,7 +352,7 @@ func (s *Server) publishEvent(w *statusWriter, raw http.ResponseWriter, r *http.
 		writeError(w, statusOf(err), err.Error())
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+	writeJSON(w, http.StatusCreated, api.PublishResponse{ID: id})
 }
 
 type httpError struct {
@@ -410,7 +400,7 @@ func decodePublish(r *http.Request) (hub.Message, error) {
 func decodeJSON(body io.Reader) (hub.Message, error) {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	var b publishBody
+	var b api.PublishRequest
 	if err := dec.Decode(&b); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -429,12 +419,10 @@ func decodeJSON(body io.Reader) (hub.Message, error) {
 		return hub.Message{}, errors.New("missing topic")
 	}
 	m := hub.Message{Topic: b.Topic, Type: b.Type}
-	if b.Retry != nil {
-		if *b.Retry < 0 || *b.Retry > int64(24*time.Hour/time.Millisecond) {
-			return hub.Message{}, fmt.Errorf("retry must be between 0 and 86400000 milliseconds, got %d", *b.Retry)
-		}
-		m.Retry = time.Duration(*b.Retry) * time.Millisecond
+	if b.Retry < 0 || b.Retry > int64(24*time.Hour/time.Millisecond) {
+		return hub.Message{}, fmt.Errorf("retry must be between 0 and 86400000 milliseconds, got %d", b.Retry)
 	}
+	m.Retry = time.Duration(b.Retry) * time.Millisecond
 	switch {
 	case len(b.Data) == 0 || string(b.Data) == "null":
 	case b.Data[0] == '"':
@@ -510,5 +498,5 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	if sw, ok := w.(*statusWriter); ok {
 		sw.reason = msg
 	}
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, api.Error{Error: msg})
 }

@@ -125,6 +125,50 @@ func TestPublishAndSubscribe(t *testing.T) {
 	}
 }
 
+// TestErrorMessages pins the exact body herald's API answers for a few
+// refusals, byte for byte: a wildcard topic, a malformed pattern, a
+// reserved type, data over the hub's limit, and too many topics. Each
+// says the thing refused and the reason once.
+func TestErrorMessages(t *testing.T) {
+	e := newEnv(t, hub.Options{MaxDataSize: 8, MaxTopics: 2}, server.Options{})
+	tests := []struct {
+		name, method, target, body string
+		status                     int
+		want                       string
+	}{
+		{"wildcard topic", "POST", "/events", `{"topic":"chat/*","data":"x"}`, 400,
+			`{"error":"hub: invalid topic \"chat/*\": '*' is a wildcard, for subscribing only"}`},
+		{"malformed pattern", "GET", "/events?topic=a/**/b", "", 400,
+			`{"error":"hub: invalid pattern \"a/**/b\": '**' before the last segment"}`},
+		{"reserved type", "POST", "/events", `{"topic":"chat","type":"herald:gap"}`, 400,
+			`{"error":"hub: invalid message: type \"herald:gap\" is reserved (types starting with \"herald:\" belong to the hub)"}`},
+		{"data too large", "POST", "/events", `{"topic":"chat","data":"123456789"}`, 413,
+			`{"error":"hub: data too large: 9 bytes, limit 8"}`},
+		{"too many topics", "GET", "/events?topic=a&topic=b&topic=c", "", 400,
+			`{"error":"hub: too many topics: 3, limit 2"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), tt.method, e.ts.URL+tt.target, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || string(body) != tt.want+"\n" || resp.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("%s %s = %d %s %q\nwant %d application/json %s", tt.method, tt.target, resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.status, tt.want)
+			}
+		})
+	}
+}
+
 // TestBadInput names each bad request tried; each must get a 4xx with a
 // JSON error, and none may disturb a subscriber.
 func TestBadInput(t *testing.T) {

@@ -48,6 +48,11 @@ func TestRunUsage(t *testing.T) {
 		{name: "serve_bolt_store_without_path", args: []string{"serve", "--store", "bolt:"}, wantErr: errUsage, wantStderr: "bolt:"},
 		{name: "serve_zero_shutdown_timeout", args: []string{"serve", "--shutdown-timeout", "0s"}, wantErr: errUsage, wantStderr: "--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"},
 		{name: "serve_bad_log_level", args: []string{"serve", "--log-level", "loud"}, wantErr: errUsage, wantStderr: "--log-level"},
+		{name: "help_lists_version", args: []string{"-h"}, wantStdout: "\tversion    print herald's version"},
+		{name: "version", args: []string{"version"}, wantStdout: "herald "},
+		{name: "dash_dash_version", args: []string{"--version"}, wantStdout: "herald "},
+		{name: "version_extra_argument", args: []string{"version", "now"}, wantErr: errUsage, wantStderr: `unexpected argument "now"`},
+		{name: "dash_dash_version_extra_argument", args: []string{"--version", "-h"}, wantErr: errUsage, wantStderr: `unexpected argument "-h"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

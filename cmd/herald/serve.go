@@ -113,27 +113,28 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := serveFlags(&cfg)
-	if err := parseFlags(fs, serveHelp, serveGroups, args, os.LookupEnv, stdout, stderr); err != nil {
+	h := help{text: serveHelp, groups: serveGroups}
+	if err := parseFlags(fs, h, args, os.LookupEnv, stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
 	if cfg.shutdownTimeout == 0 {
-		return usageError(stderr, fs, serveHelp, serveGroups, errors.New("--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"))
+		return usageError(stderr, fs, h, errors.New("--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"))
 	}
 	if err := checkStoreSpec(cfg.store); err != nil {
-		return usageError(stderr, fs, serveHelp, serveGroups, err)
+		return usageError(stderr, fs, h, err)
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
-		return usageError(stderr, fs, serveHelp, serveGroups, errors.New("--tls-cert and --tls-key (or HERALD_TLS_CERT and HERALD_TLS_KEY) go together: give both or neither"))
+		return usageError(stderr, fs, h, errors.New("--tls-cert and --tls-key (or HERALD_TLS_CERT and HERALD_TLS_KEY) go together: give both or neither"))
 	}
 	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
 	if err != nil {
-		return usageError(stderr, fs, serveHelp, serveGroups, err)
+		return usageError(stderr, fs, h, err)
 	}
 	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
-		return usageError(stderr, fs, serveHelp, serveGroups, err)
+		return usageError(stderr, fs, h, err)
 	}
 	if cfg.tls, err = loadTLS(cfg.tlsCert, cfg.tlsKey); err != nil {
 		return err
