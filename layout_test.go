@@ -20,9 +20,9 @@ var allowed = map[string][]string{
 	"store/bolt":      {"store", "sse", "internal/wake"},
 	"store/redis":     {"store", "sse"},
 	"store/storetest": {"store", "sse"},
-	"hub":             {"sse", "store", "store/memory", "internal/topic"},
+	"hub":             {"sse", "store", "internal/topic"}, // no concrete store: the caller picks one
 	"tasks":           {"sse", "hub"},
-	"server":          {"sse", "hub", "store", "tasks", "internal/topic"},
+	"server":          {"sse", "hub", "tasks", "internal/topic"},
 	"apps":            {"sse", "hub", "tasks"}, // written as a user's module would be
 	"cmd/herald":      {"*"},
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // BenchmarkPublishDeliver publishes one event per iteration to a topic with
@@ -20,7 +21,7 @@ import (
 func BenchmarkPublishDeliver(b *testing.B) {
 	for _, n := range []int{1, 100, 10_000} {
 		b.Run("subscribers="+strconv.Itoa(n), func(b *testing.B) {
-			h, err := hub.New(hub.Options{QueueSize: 1 << 20, Heartbeat: -1})
+			h, err := hub.New(hub.Options{Log: memory.New(memory.Options{}), QueueSize: 1 << 20, Heartbeat: -1})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -91,7 +92,7 @@ func BenchmarkPublishDeliver(b *testing.B) {
 func BenchmarkServeConn(b *testing.B) {
 	for _, n := range []int{100, 2_000} {
 		b.Run("subscribers="+strconv.Itoa(n), func(b *testing.B) {
-			h, err := hub.New(hub.Options{QueueSize: 1 << 20, Heartbeat: -1})
+			h, err := hub.New(hub.Options{Log: memory.New(memory.Options{}), QueueSize: 1 << 20, Heartbeat: -1})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // connPair returns both ends of a loopback TCP connection: the one a
@@ -208,7 +209,7 @@ func TestServeConnSlowClientAlone(t *testing.T) {
 // TestServeConnHubClose checks shutdown: pending events, then a jittered
 // retry hint, then the connection closes, and Close waits for it.
 func TestServeConnHubClose(t *testing.T) {
-	h, err := hub.New(hub.Options{Heartbeat: -1, Retry: time.Second})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{}), Heartbeat: -1, Retry: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +360,7 @@ func TestServeConnAllocationsPerEvent(t *testing.T) {
 // reported exactly once, Close must wait for all of them, and nothing may
 // be left subscribed. Run it with -race.
 func TestServeConnChurnRaces(t *testing.T) {
-	h, err := hub.New(hub.Options{Heartbeat: 5 * time.Millisecond, QueueSize: 50})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{}), Heartbeat: 5 * time.Millisecond, QueueSize: 50})
 	if err != nil {
 		t.Fatal(err)
 	}

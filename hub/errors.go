@@ -1,6 +1,10 @@
 package hub
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/heraldsse/herald/store"
+)
 
 var (
 	// ErrClosed is returned by Publish and Subscribe after Close has been
@@ -39,4 +43,25 @@ var (
 	// ErrUnsubscribed is the error of a subscription ended by its own Close
 	// or by the end of the context it was made with.
 	ErrUnsubscribed = errors.New("hub: unsubscribed")
+
+	// ErrUnavailable is in the chain of an error from Publish or Subscribe
+	// when the hub's log could not be reached (the log's error wraps
+	// store.ErrUnavailable) or was closed under the hub (store.ErrClosed).
+	// The event was not stored, or not known to be; the caller may retry.
+	ErrUnavailable = errors.New("hub: log unavailable")
 )
+
+// logError marks err, an error of the hub's log, with [ErrUnavailable] when
+// the log could not be reached or was closed. The message stays the log's.
+func logError(err error) error {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
+		return unavailableError{err}
+	}
+	return err
+}
+
+// unavailableError is an error of the hub's log that is also ErrUnavailable.
+type unavailableError struct{ error }
+
+func (e unavailableError) Is(target error) bool { return target == ErrUnavailable }
+func (e unavailableError) Unwrap() error        { return e.error }

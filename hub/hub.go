@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"github.com/heraldsse/herald/internal/topic"
 	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
-	"github.com/heraldsse/herald/store/memory"
 )
 
 // TypeGap is the type of the event a subscriber receives first when the
@@ -26,11 +24,14 @@ const TypeGap = "herald:gap"
 // ReservedTypePrefix starts every event type the hub reserves for itself.
 const ReservedTypePrefix = "herald:"
 
-// Options configures a [Hub]. The zero value is ready to use.
+// Options configures a [Hub]. Log is required; the zero value of every
+// other field means its default.
 type Options struct {
-	// Log stores events for replay and carries them to subscribers. Nil
-	// means an in-memory log with its defaults (see store/memory), which
-	// the hub closes on Close; a Log passed in is not closed by the hub.
+	// Log stores events for replay and carries them to subscribers:
+	// store/memory for one process, store/bolt for history that survives
+	// a restart, store/redis for several nodes. It is required. The hub
+	// never closes it: whoever opened it closes it, after [Hub.Close]
+	// has returned.
 	Log store.Log
 	// QueueSize is how many events a subscriber may have pending before it
 	// is disconnected as too slow. Zero means 1,000.
@@ -104,9 +105,8 @@ type Stats struct {
 // Hub routes published events to subscribers. Create one with [New] and
 // release it with [Hub.Close]. A Hub is safe for concurrent use.
 type Hub struct {
-	opts    Options
-	log     store.Log
-	ownsLog bool
+	opts Options
+	log  store.Log
 
 	mu     sync.RWMutex
 	index  topic.Index[*Subscription]
@@ -141,9 +141,13 @@ type Hub struct {
 	published, dispatched, delivered, slow, replays, gaps, writeWaits atomic.Uint64
 }
 
-// New creates a hub and starts the goroutines it owns: one that follows the
-// log and dispatches its events, and the heartbeat clock.
+// New creates a hub on opts.Log and starts the goroutines it owns: one that
+// follows the log and dispatches its events, and the heartbeat clock. It
+// returns an error when opts.Log is nil.
 func New(opts Options) (*Hub, error) {
+	if opts.Log == nil {
+		return nil, errors.New("hub: new: Options.Log is nil; open a store.Log (store/memory for one process) and pass it")
+	}
 	opts.setDefaults()
 	h := &Hub{
 		opts:     opts,
@@ -151,10 +155,6 @@ func New(opts Options) (*Hub, error) {
 		subs:     make(map[*Subscription]struct{}),
 		conns:    make(map[*Subscription]servedConn),
 		stopPool: make(chan struct{}),
-	}
-	if h.log == nil {
-		h.log = memory.New(memory.Options{})
-		h.ownsLog = true
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel
@@ -174,7 +174,8 @@ func New(opts Options) (*Hub, error) {
 // happens without the publisher waiting for any of them.
 //
 // Errors wrap [ErrInvalidTopic], [ErrInvalidMessage], [ErrTooLarge],
-// [ErrClosed], or the log's error (such as [store.ErrUnavailable]).
+// [ErrClosed], or the log's error, marked [ErrUnavailable] when the log
+// could not be reached or was closed.
 func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 	if err := topic.Validate(m.Topic); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidTopic, err)
@@ -193,7 +194,7 @@ func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 
 	e, err := h.log.Append(ctx, m.Topic, sse.Event{Type: m.Type, Data: m.Data, Retry: m.Retry})
 	if err != nil {
-		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, err)
+		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, logError(err))
 	}
 	h.published.Add(1)
 	h.noteAppended(e.ID)
@@ -425,9 +426,9 @@ func (h *Hub) Ping(ctx context.Context) error {
 // from now on; publishes in flight finish and reach their subscribers;
 // then every subscription ends with [ErrClosed] (a stream served by
 // [Subscription.Stream] first sends what it has pending and a jittered
-// retry hint); then the hub's goroutines stop and, if the hub created its
-// log, the log is closed. Close returns ctx's error if ctx ends first,
-// having still ended every subscription.
+// retry hint); then the hub's goroutines stop. The log is left open for
+// its owner to close. Close returns ctx's error if ctx ends first, having
+// still ended every subscription.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {
@@ -470,9 +471,6 @@ func (h *Hub) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		return errors.Join(err, ctx.Err())
-	}
-	if c, ok := h.log.(io.Closer); ok && h.ownsLog {
-		err = errors.Join(err, c.Close())
 	}
 	return err
 }

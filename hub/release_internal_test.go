@@ -6,13 +6,15 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // TestIdleSubscriberReleasesQueue checks that a burst's queue arrays, kept
 // so the next burst allocates nothing, are let go once a subscriber has
 // been idle for a heartbeat: an idle subscriber should cost little memory.
 func TestIdleSubscriberReleasesQueue(t *testing.T) {
-	h, err := New(Options{Heartbeat: 20 * time.Millisecond})
+	h, err := New(Options{Log: memory.New(memory.Options{}), Heartbeat: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // recorder is a ResponseWriter that can be read while a stream writes to it.
@@ -43,7 +44,7 @@ func (r *recorder) String() string {
 // published, and on Close the pending events then a jittered retry hint.
 func TestStreamHeartbeatsAndShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, err := hub.New(hub.Options{Heartbeat: 10 * time.Second, Retry: 2 * time.Second})
+		h, err := hub.New(hub.Options{Log: memory.New(memory.Options{}), Heartbeat: 10 * time.Second, Retry: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +105,7 @@ func TestStreamHeartbeatsAndShutdown(t *testing.T) {
 // gets a comment saying why before it ends.
 func TestStreamSlowSubscriberToldWhy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := hub.New(hub.Options{QueueSize: 2, Heartbeat: -1})
+		h, _ := hub.New(hub.Options{Log: memory.New(memory.Options{}), QueueSize: 2, Heartbeat: -1})
 		defer h.Close(context.Background())
 		sub, _ := h.Subscribe(t.Context(), hub.SubscribeRequest{Topics: []string{"a"}})
 		for range 3 { // nobody drains: the third overflows

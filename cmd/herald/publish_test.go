@@ -15,12 +15,13 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/rawstream"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // startHub serves a new hub's API until the test ends.
 func startHub(t *testing.T) string {
 	t.Helper()
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
