@@ -311,6 +311,18 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 
 // batcher commits queued appends in batches until Close, then commits what
 // is still queued and returns.
+//
+// Why not bbolt's DB.Batch: it forms a batch by time, not by load. A batch
+// collects the calls made within MaxBatchDelay of its first, then commits.
+// With no delay each call commits nearly alone: measured with 16 parallel
+// appenders, 14-21 times slower than this batcher (3.6-7.4 ms against
+// 0.22-0.36 ms per append). With a delay every lone append waits it (10 ms
+// by default) before its sync. This batcher commits, as soon as the
+// previous commit ends, whatever arrived during it: no added latency for a
+// lone publisher, large batches under load. DB.Batch also cannot withdraw
+// a call, so a cancelled Append would need a goroutine per call, and a
+// call that fails makes bbolt roll back and re-run the whole batch. See
+// docs/bolt-store.md for the numbers.
 func (l *Log) batcher() {
 	for {
 		select {

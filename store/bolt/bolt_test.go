@@ -538,6 +538,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 	}{
 		{"group_commit", bolt.Options{}},
 		{"maxbatch=1", bolt.Options{MaxBatch: 1}},
+		{"delay=10ms", bolt.Options{BatchDelay: 10 * time.Millisecond}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchmarkAppend(b, bc.opts, true) })
 	}
