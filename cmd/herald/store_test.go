@@ -94,4 +94,3 @@ func replay(t *testing.T, l store.Log) string {
 	}
 	return fmt.Sprint(got)
 }
-
