@@ -21,9 +21,9 @@ var allowed = map[string][]string{
 	"store/bolt":      {"store", "sse", "internal/wake"},
 	"store/redis":     {"store", "sse"},
 	"store/storetest": {"store", "sse"},
-	"hub":             {"sse", "store", "store/memory", "internal/topic"},
+	"hub":             {"sse", "store", "internal/topic"}, // no concrete store: the caller picks one
 	"tasks":           {"sse", "hub"},
-	"server":          {"sse", "api", "hub", "store", "tasks", "internal/topic", "internal/conn"},
+	"server":          {"sse", "api", "hub", "tasks", "internal/topic", "internal/conn"},
 	"apps":            {"sse", "api", "hub", "tasks"}, // written as a user's module would be
 	"mercure":         {"sse"},                        // the protocol alone; the hub plugs in behind its Hub interface
 	"cmd/herald":      {"*"},

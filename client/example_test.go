@@ -12,6 +12,7 @@ import (
 	"github.com/heraldsse/herald/client"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // A server streams two events and ends the stream; the Conn reconnects
@@ -53,11 +54,14 @@ func ExampleConn_Events() {
 
 // Publish an event to a herald hub, and read why the hub refuses one.
 func ExamplePublish() {
-	h, _ := hub.New(hub.Options{})
-	defer h.Close(context.Background())
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, _ := hub.New(hub.Options{Log: log})
 	srv, _ := server.New(server.Options{Hub: h})
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
+	defer srv.Close(context.Background()) // after the hub's Close, deferred next
+	defer h.Close(context.Background())
 	ctx := context.Background()
 
 	id, err := client.Publish(ctx, ts.URL, api.PublishRequest{Topic: "chat/lobby", Data: api.Text("hi")}, client.PublishOptions{})

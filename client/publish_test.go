@@ -17,12 +17,15 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
 	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // startHerald serves a real hub's API with opts until the test ends and
 // returns its URL.
 func startHerald(t *testing.T, hopts hub.Options, sopts server.Options) string {
 	t.Helper()
+	log := memory.New(memory.Options{})
+	hopts.Log = log
 	h, err := hub.New(hopts)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +44,10 @@ func startHerald(t *testing.T, hopts hub.Options, sopts server.Options) string {
 		if err := h.Close(ctx); err != nil {
 			t.Errorf("hub Close: %v", err)
 		}
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+		log.Close()
 	})
 	return ts.URL
 }

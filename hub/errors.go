@@ -45,4 +45,10 @@ var (
 	// ErrUnsubscribed is the error of a subscription ended by its own Close
 	// or by the end of the context it was made with.
 	ErrUnsubscribed = errors.New("hub: unsubscribed")
+
+	// ErrUnavailable is in the chain of an error from Publish or Subscribe
+	// when the hub's log could not be reached (the log's error wraps
+	// store.ErrUnavailable) or was closed under the hub (store.ErrClosed).
+	// The event was not stored, or not known to be; the caller may retry.
+	ErrUnavailable = errors.New("hub: log unavailable")
 )

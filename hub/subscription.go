@@ -129,7 +129,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	if req.LastEventID != "" || req.FromStart {
 		if err := s.readHistory(ctx, req.LastEventID); err != nil {
 			s.End(err)
-			return nil, fmt.Errorf("hub: replay after %.64q: %w", req.LastEventID, err)
+			return nil, fmt.Errorf("hub: replay after %.64q: %w", req.LastEventID, logError(err))
 		}
 	}
 	s.mu.Lock()

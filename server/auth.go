@@ -325,8 +325,8 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, e *authError) {
 	e.write(w)
 }
 
-// expireAt ends sub after d, when its token expires, which makes
-// [hub.Subscription.Stream] return. The returned stop cancels the timer, or
+// expireAt ends sub after d, when its token expires, which ends its
+// stream. The returned stop cancels the timer, or
 // waits for it if it has fired, and reports whether it fired; the handler
 // then tells the client why in a comment.
 func expireAt(sub *hub.Subscription, d time.Duration) (stop func() (expired bool)) {

@@ -21,7 +21,6 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/conn"
 	"github.com/heraldsse/herald/sse"
-	"github.com/heraldsse/herald/store"
 )
 
 // Options configures a [Server]. Hub is required; every other field's zero
@@ -439,14 +438,14 @@ func decodeJSON(body io.Reader) (hub.Message, error) {
 	return m, nil
 }
 
-// statusOf maps hub and store errors to HTTP statuses.
+// statusOf maps the hub's errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrInvalidMessage), errors.Is(err, hub.ErrTooManyTopics):
 		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, hub.ErrClosed), errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable

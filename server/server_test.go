@@ -18,6 +18,7 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
 	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 type env struct {
@@ -26,8 +27,15 @@ type env struct {
 	ts  *httptest.Server
 }
 
+// newEnv serves a server made with sopts on a hub made with hopts, on a
+// memory log when hopts.Log is nil, and closes them at the end of the test.
 func newEnv(t testing.TB, hopts hub.Options, sopts server.Options) *env {
 	t.Helper()
+	if hopts.Log == nil {
+		l := memory.New(memory.Options{})
+		t.Cleanup(func() { l.Close() }) // after the hub's Close, registered below
+		hopts.Log = l
+	}
 	h, err := hub.New(hopts)
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +287,21 @@ func checkJSONError(t *testing.T, resp *http.Response, status int) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("error Content-Type = %q, want application/json", ct)
 	}
+}
+
+// TestLogUnavailable checks that when the hub's log cannot serve (here,
+// closed under it) publishing and resuming answer 503 with a JSON error.
+func TestLogUnavailable(t *testing.T) {
+	log := memory.New(memory.Options{})
+	e := newEnv(t, hub.Options{Log: log}, server.Options{})
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := e.post(t, "application/json", `{"topic":"a","data":"x"}`); status != http.StatusServiceUnavailable || out["error"] == "" {
+		t.Errorf("POST /events on a closed log = %d %v, want 503 with a JSON error", status, out)
+	}
+	resp, _ := e.subscribe(t, "topic=a", http.Header{"Last-Event-Id": {"1-1"}})
+	checkJSONError(t, resp, http.StatusServiceUnavailable)
 }
 
 func TestResumeWithLastEventID(t *testing.T) {

@@ -157,8 +157,8 @@ func TestServeFlagsFillOptions(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"history-size", cfg.history.MaxEntries, 50},
-		{"history-age", cfg.history.MaxAge, 2 * time.Minute},
+		{"history-size", cfg.history.size, 50},
+		{"history-age", cfg.history.age, 2 * time.Minute},
 		{"queue-size", cfg.hub.QueueSize, 7},
 		{"max-topics", cfg.hub.MaxTopics, 3},
 		{"max-data", cfg.hub.MaxDataSize, 1024},

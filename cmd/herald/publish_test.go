@@ -15,11 +15,14 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/rawstream"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // startHub serves the API of a new hub with opts until the test ends.
 func startHub(t *testing.T, opts hub.Options) string {
 	t.Helper()
+	log := memory.New(memory.Options{})
+	opts.Log = log
 	h, err := hub.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +40,10 @@ func startHub(t *testing.T, opts hub.Options) string {
 		if err := h.Close(ctx); err != nil {
 			t.Errorf("hub Close: %v", err)
 		}
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+		log.Close()
 	})
 	return ts.URL
 }

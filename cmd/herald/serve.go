@@ -16,8 +16,6 @@ import (
 	"github.com/heraldsse/herald/apps"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
-	"github.com/heraldsse/herald/store/memory"
-	"github.com/heraldsse/herald/store/redis"
 )
 
 // serveHelp is the paragraph of "herald serve -h".
@@ -39,9 +37,7 @@ zero means the default.`
 // serveConfig is what the serve command's flags set.
 type serveConfig struct {
 	addr            string
-	store           string
-	redisStream     string
-	history         memory.Options
+	history         historyConfig
 	hub             hub.Options
 	server          server.Options
 	apps            apps.Options
@@ -83,10 +79,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM `file` of the certificate chain; with --tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM `file` of the private key of --tls-cert")
 
-	fs.StringVar(&cfg.store, "store", "memory", "where the history lives: `memory` (this process), bolt:PATH (a file, survives restarts) or redis://HOST:PORT/DB (a Redis Stream several nodes share)")
-	fs.StringVar(&cfg.redisStream, "redis-stream", redis.DefaultStream, "with a redis:// store, the stream's key; every node of one deployment uses the same")
-	fs.IntVar(&cfg.history.MaxEntries, "history-size", memory.DefaultMaxEntries, "events the history keeps for replay; the oldest go first")
-	fs.DurationVar(&cfg.history.MaxAge, "history-age", memory.DefaultMaxAge, "how long the history keeps an event (and a finished task's state)")
+	historyFlags(fs, &cfg.history)
 
 	fs.IntVar(&cfg.hub.QueueSize, "queue-size", 1000, "events a subscriber may have pending before it is disconnected as too slow")
 	fs.DurationVar(&cfg.server.Heartbeat, "heartbeat", 15*time.Second, "time between two heartbeat comments on every hub stream")
@@ -123,7 +116,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.shutdownTimeout == 0 {
 		return usageError(stderr, fs, h, errors.New("--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"))
 	}
-	if err := checkStoreSpec(cfg.store); err != nil {
+	if err := cfg.history.check(); err != nil {
 		return usageError(stderr, fs, h, err)
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
@@ -196,7 +189,7 @@ type node struct {
 
 // newNode builds a node from cfg.
 func newNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*node, error) {
-	h, err := openStore(ctx, cfg.store, cfg.history, cfg.redisStream, logger)
+	h, err := cfg.history.open(ctx, logger)
 	if err != nil {
 		return nil, err
 	}
