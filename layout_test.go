@@ -19,7 +19,7 @@ var allowed = map[string][]string{
 	"store":           {"sse"},
 	"store/memory":    {"store", "sse", "internal/wake"},
 	"store/bolt":      {"store", "sse", "internal/wake"},
-	"store/redis":     {"store", "sse"},
+	"store/redis":     {"store", "sse", "internal/wake"},
 	"store/storetest": {"store", "sse"},
 	"hub":             {"sse", "store", "internal/topic"}, // no concrete store: the caller picks one
 	"tasks":           {"sse", "hub"},

@@ -13,6 +13,12 @@ import (
 	"github.com/heraldsse/herald/store"
 )
 
+// Read returns a page of history after after: see [store.Log.Read]. The
+// log keeps one history for every topic.
+func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
+	return wake.ReadPage(ctx, after, q, l.After)
+}
+
 // After yields, in log order, the entries kept after the one with ID after,
 // up to the newest entry when After was called; the zero ID yields all that
 // is kept. See [store.Log] for the contract. Entries beyond MaxEntries or

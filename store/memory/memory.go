@@ -136,6 +136,12 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 	return e, nil
 }
 
+// Read returns a page of history after after: see [store.Log.Read]. The
+// log keeps one history for every topic.
+func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
+	return wake.ReadPage(ctx, after, q, l.After)
+}
+
 // After yields, in log order, the entries kept after the one with ID after,
 // up to the newest entry when After was called; the zero ID yields all that
 // is kept. See [store.Log] for the contract.
