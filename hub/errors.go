@@ -51,4 +51,10 @@ var (
 	// store.ErrUnavailable) or was closed under the hub (store.ErrClosed).
 	// The event was not stored, or not known to be; the caller may retry.
 	ErrUnavailable = errors.New("hub: log unavailable")
+
+	// ErrBusy is in the chain of an error from Publish when the log had no
+	// room for the event before the context ended: subscribers' dispatch is
+	// behind, and the log pushes back rather than overrun it. The event was
+	// not stored; the caller may retry shortly.
+	ErrBusy = errors.New("hub: busy: dispatch is behind")
 )

@@ -121,6 +121,8 @@ type Hub struct {
 	dispatchedTo store.ID      // the last ID the follower dispatched
 	drained      chan struct{} // closed when dispatchedTo reaches appendedTo
 
+	replayer replayer // reads history pages for replaying subscriptions
+
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
@@ -144,6 +146,10 @@ func New(opts Options) (*Hub, error) {
 	h.stop = cancel
 	follow := h.log.Follow(ctx) // fixes the starting point now, before any Publish
 	h.wg.Go(func() { h.follow(follow) })
+	h.replayer.wake = make(chan struct{}, 1)
+	for range replayReaders {
+		h.wg.Go(func() { h.replayer.run(ctx) })
+	}
 	return h, nil
 }
 
@@ -153,7 +159,8 @@ func New(opts Options) (*Hub, error) {
 //
 // Errors wrap [ErrInvalidTopic], [ErrInvalidMessage], [ErrTooLarge],
 // [ErrClosed], or the log's error, marked [ErrUnavailable] when the log
-// could not be reached or was closed.
+// could not be reached or was closed, and [ErrBusy] when the log had no
+// room before ctx ended (publishers outrun dispatch; docs/replay.md).
 func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 	if err := topic.Validate(m.Topic); err != nil {
 		return "", fmt.Errorf("hub: %w", err)

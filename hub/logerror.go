@@ -6,17 +6,26 @@ import (
 	"github.com/heraldsse/herald/store"
 )
 
-// logError marks err, an error of the hub's log, with [ErrUnavailable] when
-// the log could not be reached or was closed. The message stays the log's.
+// logError marks err, an error of the hub's log, with the hub's sentinel a
+// caller acts on: [ErrUnavailable] when the log could not be reached or was
+// closed, [ErrBusy] when it had no room before the publisher's context
+// ended. The message stays the log's.
 func logError(err error) error {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
-		return unavailableError{err}
+	switch {
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+		return markedError{err, ErrUnavailable}
+	case errors.Is(err, store.ErrBusy):
+		return markedError{err, ErrBusy}
 	}
 	return err
 }
 
-// unavailableError is an error of the hub's log that is also ErrUnavailable.
-type unavailableError struct{ error }
+// markedError is an error of the hub's log that is also one of the hub's
+// sentinels.
+type markedError struct {
+	error
+	mark error
+}
 
-func (e unavailableError) Is(target error) bool { return target == ErrUnavailable }
-func (e unavailableError) Unwrap() error        { return e.error }
+func (e markedError) Is(target error) bool { return target == e.mark }
+func (e markedError) Unwrap() error        { return e.error }

@@ -39,6 +39,11 @@ type Options struct {
 	// WriteTimeout bounds each write to a stream: a client that has not
 	// taken a write within it is cut off as too slow. Zero means 10 s.
 	WriteTimeout time.Duration
+	// PublishTimeout bounds how long a publish may take: a log that does
+	// not answer, or that pushes back because dispatch is behind
+	// (hub.ErrBusy), is answered 503 after it, with Retry-After for the
+	// latter. Zero means 5 s.
+	PublishTimeout time.Duration
 	// Heartbeat is how often a stream that carried nothing gets a comment,
 	// so proxies keep idle streams open and dead clients are found. Zero
 	// means 15 s; negative disables heartbeats.
@@ -86,6 +91,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxSubscribers <= 0 {
 		opts.MaxSubscribers = 10_000
+	}
+	if opts.PublishTimeout <= 0 {
+		opts.PublishTimeout = 5 * time.Second
 	}
 	if opts.MaxSubscribersPerClient <= 0 {
 		opts.MaxSubscribersPerClient = 100
@@ -346,8 +354,16 @@ func (s *Server) publishEvent(w *statusWriter, raw http.ResponseWriter, r *http.
 			return
 		}
 	}
-	id, err := s.opts.Hub.Publish(r.Context(), msg)
+	// A publish waits at most PublishTimeout, for a log that is slow to
+	// answer or that pushes back because dispatch is behind: then 503, and
+	// the publisher retries (nothing was stored for ErrBusy).
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.PublishTimeout)
+	defer cancel()
+	id, err := s.opts.Hub.Publish(ctx, msg)
 	if err != nil {
+		if errors.Is(err, hub.ErrBusy) {
+			w.Header().Set("Retry-After", "1")
+		}
 		writeError(w, statusOf(err), err.Error())
 		return
 	}
@@ -445,7 +461,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrUnavailable):
+	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrUnavailable), errors.Is(err, hub.ErrBusy):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable

@@ -18,6 +18,7 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
 	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store"
 	"github.com/heraldsse/herald/store/memory"
 )
 
@@ -302,6 +303,33 @@ func TestLogUnavailable(t *testing.T) {
 	}
 	resp, _ := e.subscribe(t, "topic=a", http.Header{"Last-Event-Id": {"1-1"}})
 	checkJSONError(t, resp, http.StatusServiceUnavailable)
+}
+
+// busyLog is a memory log that pushes back on every append, as a log
+// does when dispatch is a full transport behind (store.ErrBusy).
+type busyLog struct{ *memory.Log }
+
+func (busyLog) Append(ctx context.Context, topic string, ev sse.Event) (store.Entry, error) {
+	return store.Entry{}, fmt.Errorf("busy log: append to %q: %w", topic, store.ErrBusy)
+}
+
+// TestPublishBusy checks that a log pushing back reaches the publisher as
+// 503 with Retry-After, so it retries shortly, rather than as a failure.
+func TestPublishBusy(t *testing.T) {
+	log := memory.New(memory.Options{})
+	t.Cleanup(func() { log.Close() })
+	e := newEnv(t, hub.Options{Log: busyLog{log}}, server.Options{})
+	resp, err := http.Post(e.ts.URL+"/events", "application/json", strings.NewReader(`{"topic":"a","data":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(out["error"], "busy") {
+		t.Errorf("POST /events to a busy log = %d, Retry-After %q, %v; want 503, 1, a JSON error saying busy",
+			resp.StatusCode, resp.Header.Get("Retry-After"), out)
+	}
 }
 
 func TestResumeWithLastEventID(t *testing.T) {

@@ -56,7 +56,7 @@ type serveConfig struct {
 
 // serveGroups orders "herald serve -h": one heading per part of the server.
 var serveGroups = []flagGroup{
-	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "read-header-timeout", "idle-timeout", "log-level", "log-format"}},
+	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "publish-timeout", "read-header-timeout", "idle-timeout", "log-level", "log-format"}},
 	{"TLS and HTTP/2", []string{"tls-cert", "tls-key"}},
 	{"History (replay after reconnect)", []string{"store", "redis-stream", "history-size", "history-age"}},
 	{"Streams", []string{"queue-size", "heartbeat", "retry"}},
@@ -72,6 +72,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.addr, "addr", ":8080", "`address` to listen on, host:port")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, the deadline for closing every stream and finishing every request; past it, connections are cut")
 	fs.DurationVar(&cfg.server.WriteTimeout, "write-timeout", 10*time.Second, "the longest a write to a hub stream may take before the client is dropped")
+	fs.DurationVar(&cfg.server.PublishTimeout, "publish-timeout", 5*time.Second, "the longest a publish may wait for the store, or for dispatch to catch up when publishers outrun it; then 503 (with Retry-After when dispatch is behind)")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "the longest a client may take to send a request's headers; past it, the connection is closed")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "how long a keep-alive connection may wait, idle, for its next request")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "least `level` logged: debug, info, warn or error")
