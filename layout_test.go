@@ -14,6 +14,7 @@ const module = "github.com/heraldsse/herald"
 // except where a rule below says otherwise.
 var allowed = map[string][]string{
 	"sse":             {},
+	"js":              {}, // herald.js, embedded; it imports nothing of herald
 	"client":          {"sse"},
 	"store":           {"sse"},
 	"store/memory":    {"store", "sse", "internal/wake"},
@@ -23,7 +24,7 @@ var allowed = map[string][]string{
 	"hub":             {"sse", "store", "store/memory", "internal/topic"},
 	"tasks":           {"sse", "hub"},
 	"server":          {"sse", "hub", "store", "tasks", "internal/topic"},
-	"apps":            {"sse", "hub", "tasks"}, // written as a user's module would be
+	"apps":            {"sse", "hub", "tasks", "js"}, // written as a user's module would be
 	"cmd/herald":      {"*"},
 }
 
