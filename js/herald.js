@@ -466,8 +466,8 @@ function resolveURL(url) {
  *   sessionStorage (true, "session"), localStorage ("local") or the given storage, keyed by URL
  *   and topics, so a reloaded page resumes where it left off
  * @param {boolean} [options.json] parse each event's data as JSON
- * @param {string[] | "*"} [options.events] the named event types to deliver besides "message";
- *   "*" for all (fetch path only)
+ * @param {string[] | "*"} [options.events] the event types to deliver (["message"], the events
+ *   the stream names no type for); "*" for all (fetch path only)
  * @param {(event: {type: string, data: any, lastEventId: string}) => void} [options.onEvent]
  * @param {(gap: {lastEventId: string, reason: string}) => void} [options.onGap] the history could
  *   not reach back to the ID resumed from (herald:gap); what it still holds follows
@@ -533,7 +533,7 @@ export class Subscription {
     if (o.events !== undefined && o.events !== "*" && !Array.isArray(o.events)) {
       throw new TypeError('herald.js: events must be an array of event types or "*"');
     }
-    this.#types = o.events === "*" ? null : new Set(["message", ...(o.events ?? [])]);
+    this.#types = o.events === "*" ? null : new Set(o.events ?? ["message"]);
     this.#retry = o.retry >= 0 ? o.retry : DEFAULT_RETRY;
 
     this.#storage = storageOf(o.persist);
@@ -694,8 +694,11 @@ export class Subscription {
   }
 
   #connect() {
-    this.#gen++;
     this.#timer = null;
+    if (this.#closed) {
+      return;
+    }
+    this.#gen++;
     if (this.#transport === "fetch") {
       this.#connectFetch(this.#gen);
     } else {
