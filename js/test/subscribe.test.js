@@ -22,7 +22,7 @@ const secret = "herald-js-test-secret-0123456789abcdef";
 
 test("subscribe and publish: events arrive in order, with their IDs, state and close", async (t) => {
   const h = await startHerald(t);
-  const { rec, options, until } = recorder({ json: true, events: ["note"] });
+  const { rec, options, until } = recorder({ json: true, events: ["message", "note"] });
   const sub = subscribe(h.events, ["t/*"], options);
   t.after(() => sub.close());
   assert.equal(sub.state, "connecting");
