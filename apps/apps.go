@@ -188,7 +188,7 @@ func New(opts Options) (*Apps, error) {
 	return a, nil
 }
 
-// routes registers every route of the apps, as DESIGN.md §2 gives them, and
+// routes registers every route of the apps, as the tutorial gives them (docs/tutorial-apps.md), and
 // the rendered pages by path.
 func (a *Apps) routes(pages map[string][]byte) *http.ServeMux {
 	mux := http.NewServeMux()

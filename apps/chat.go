@@ -123,7 +123,7 @@ func (a *Apps) postChatMessage(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("more than one JSON value")
 	}
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", chatMaxBody))
 			return
 		}

@@ -24,7 +24,12 @@ func TestMetricsBrowser(t *testing.T) {
 	chromium := testenv.NeedChromium(t)
 
 	h := newHub(t)
-	a := newApps(t, metricsOptions(h))
+	// A sample every 100 ms: the charts hold 300 points, so the page, which
+	// starts from the history, still has room to grow when a loaded
+	// machine takes seconds to open it.
+	opts := metricsOptions(h)
+	opts.MetricsInterval = 100 * time.Millisecond
+	a := newApps(t, opts)
 	api, err := server.New(server.Options{Hub: h})
 	if err != nil {
 		t.Fatal(err)

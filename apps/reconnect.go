@@ -258,7 +258,15 @@ func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 	if st.Send(sse.Event{Type: "replay", Data: string(info)}) != nil {
 		return
 	}
-	err = sub.Stream(st)
+	for ev, serr := range sub.Events(ctx) {
+		if serr != nil {
+			err = serr
+			break
+		}
+		if err = st.Send(ev.Event); err != nil {
+			break
+		}
+	}
 	if code, reason := d.why(); reason != "" {
 		msg, _ := json.Marshal(errorInfo{Code: code, Reason: reason})
 		_ = st.Send(sse.Event{Type: "error", Data: string(msg)})

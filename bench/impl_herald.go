@@ -52,4 +52,5 @@ func (x *heraldImpl) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = x.hub.Close(ctx)
+	_ = x.srv.Close(ctx)
 }

@@ -13,13 +13,13 @@
 // between the two. When it cannot (the ID is unknown or already evicted)
 // it first sends an event of type [TypeGap].
 //
-// A subscription is read in one of three ways: [Subscription.Events] in
-// Go; [Subscription.Stream] from a net/http handler that holds the stream;
-// or [Subscription.ServeConn], which takes over a connection (see
-// [sse.Detach]) and serves it from the hub's writers, about one goroutine
-// per core for all connections, so that an idle subscriber holds no
-// goroutine and a few KiB of memory. herald's server uses ServeConn for
-// HTTP/1.x and Stream for HTTP/2; docs/connections.md explains the design.
+// A subscription has one reader. In Go, [Subscription.Events] yields its
+// events. A stream server reads it as the bytes of an event stream:
+// [Subscription.Notify] says when there is something to read, and
+// [Subscription.AppendPending] appends it, already encoded, ending with the
+// stream's last words. herald's server hands subscriptions to its
+// connection engine (internal/conn) that way; docs/architecture.md
+// explains the layers. The hub itself does no I/O beyond its log.
 //
 // Topics are '/'-separated segments; patterns may use "*" for one segment
 // and a final "**" for one or more.

@@ -23,6 +23,13 @@ import (
 // with "herald:" are reserved for the hub.
 const TypeGap = "herald:gap"
 
+// TypeReplayed is the type of the event that follows the replayed history
+// of a subscription that asked for it ([SubscribeRequest.MarkReplayed]).
+// Its data is JSON: {"count": N}, the number of events replayed. It
+// carries no ID, so a client's last event ID stays that of the last event
+// it received.
+const TypeReplayed = "herald:replayed"
+
 // ReservedTypePrefix starts every event type the hub reserves for itself.
 const ReservedTypePrefix = "herald:"
 
@@ -40,15 +47,10 @@ type Options struct {
 	// MaxDataSize is the largest event data Publish accepts, in bytes.
 	// Zero means 256 KiB.
 	MaxDataSize int
-	// Heartbeat is how often every stream served by [Subscription.Stream]
-	// gets a comment, from one clock shared by all streams, so proxies keep
-	// idle streams open and dead clients are found. Zero means 15 s;
-	// negative disables heartbeats.
-	Heartbeat time.Duration
-	// Retry is the reconnection time sent when a stream opens. When the hub
-	// closes, each stream is told to reconnect after Retry plus a random
-	// jitter of up to Retry, so clients do not return all at once. Zero
-	// means 3 s.
+	// Retry is the reconnection time a subscription's stream starts with
+	// (see [Subscription.AppendPending]). When the hub closes, each stream
+	// is told to reconnect after Retry plus a random jitter of up to Retry,
+	// so clients do not return all at once. Zero means 3 s.
 	Retry time.Duration
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
@@ -63,9 +65,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxDataSize <= 0 {
 		o.MaxDataSize = 256 << 10
-	}
-	if o.Heartbeat == 0 {
-		o.Heartbeat = 15 * time.Second
 	}
 	if o.Retry <= 0 {
 		o.Retry = 3 * time.Second
@@ -98,7 +97,6 @@ type Stats struct {
 	SlowDisconnects uint64 // subscriptions ended by a full queue
 	Replays         uint64 // subscriptions that replayed history
 	Gaps            uint64 // subscriptions that got a herald:gap event
-	WriteWaits      uint64 // writes to served connections that found the client's buffer full and had to wait
 }
 
 // Hub routes published events to subscribers. Create one with [New] and
@@ -123,34 +121,20 @@ type Hub struct {
 	dispatchedTo store.ID      // the last ID the follower dispatched
 	drained      chan struct{} // closed when dispatchedTo reaches appendedTo
 
-	beat atomic.Pointer[chan struct{}] // closed and replaced on every heartbeat
-
-	pool         writerPool                   // writes to connections given to ServeConn
-	conns        map[*Subscription]servedConn // subscriptions served by ServeConn; under mu
-	connsGone    chan struct{}                // closed when conns empties, once Close waits for it
-	connsStopped bool                         // Close is past waiting for conns: ServeConn refuses
-	stopPool     chan struct{}
-	poller       *poller // notices clients closing connections; nil where unavailable
-	pollerTried  bool
-	nextSlot     int // the heartbeat slot of the next served connection; under mu
-	poolWG       sync.WaitGroup
-
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	published, dispatched, delivered, slow, replays, gaps, writeWaits atomic.Uint64
+	published, dispatched, delivered, slow, replays, gaps atomic.Uint64
 }
 
-// New creates a hub and starts the goroutines it owns: one that follows the
-// log and dispatches its events, and the heartbeat clock.
+// New creates a hub and starts the goroutine it owns, which follows the
+// log and dispatches its events.
 func New(opts Options) (*Hub, error) {
 	opts.setDefaults()
 	h := &Hub{
-		opts:     opts,
-		log:      opts.Log,
-		subs:     make(map[*Subscription]struct{}),
-		conns:    make(map[*Subscription]servedConn),
-		stopPool: make(chan struct{}),
+		opts: opts,
+		log:  opts.Log,
+		subs: make(map[*Subscription]struct{}),
 	}
 	if h.log == nil {
 		h.log = memory.New(memory.Options{})
@@ -160,12 +144,6 @@ func New(opts Options) (*Hub, error) {
 	h.stop = cancel
 	follow := h.log.Follow(ctx) // fixes the starting point now, before any Publish
 	h.wg.Go(func() { h.follow(follow) })
-	beat := make(chan struct{})
-	h.beat.Store(&beat)
-	h.pool.start(writers(), &h.poolWG, h.stopPool)
-	if opts.Heartbeat > 0 {
-		h.wg.Go(func() { h.clock(ctx) })
-	}
 	return h, nil
 }
 
@@ -274,7 +252,7 @@ func (h *Hub) dispatch(e store.Entry) {
 	h.mu.RUnlock()
 	for i, s := range h.overflowed {
 		h.slow.Add(1)
-		s.end(fmt.Errorf("%w: %d events pending", ErrSlowSubscriber, h.opts.QueueSize))
+		s.End(fmt.Errorf("%w: %d events pending", ErrSlowSubscriber, h.opts.QueueSize))
 		h.overflowed[i] = nil
 	}
 	h.overflowed = h.overflowed[:0]
@@ -315,39 +293,6 @@ func (h *Hub) waitDispatched() <-chan struct{} {
 	return ch
 }
 
-// clock closes and replaces the heartbeat channel every interval.
-func (h *Hub) clock(ctx context.Context) {
-	// Served connections are beaten in heartbeatSlots groups spread over the
-	// interval, so 15,000 idle streams cost a steady trickle of writes, not
-	// a burst that delays every live event once per interval.
-	t := time.NewTicker(h.opts.Heartbeat / heartbeatSlots)
-	defer t.Stop()
-	slot := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if slot = (slot + 1) % heartbeatSlots; slot == 0 {
-				next := make(chan struct{})
-				close(*h.beat.Swap(&next))
-			}
-			h.beatConns(slot)
-		}
-	}
-}
-
-// heartbeatSlots is how many groups served connections are beaten in.
-const heartbeatSlots = 16
-
-// heartbeat returns the channel the next heartbeat closes.
-func (h *Hub) heartbeat() <-chan struct{} {
-	if h.opts.Heartbeat < 0 {
-		return nil
-	}
-	return *h.beat.Load()
-}
-
 // endAll ends every subscription with err.
 func (h *Hub) endAll(err error) {
 	h.mu.Lock()
@@ -357,35 +302,7 @@ func (h *Hub) endAll(err error) {
 	}
 	h.mu.Unlock()
 	for _, s := range subs {
-		s.end(err)
-	}
-}
-
-// waitConns waits until every connection given to ServeConn has had its
-// last write and is closed. When ctx ends first, it closes the rest.
-func (h *Hub) waitConns(ctx context.Context) error {
-	for {
-		h.mu.Lock()
-		if len(h.conns) == 0 {
-			h.connsStopped = true
-			h.mu.Unlock()
-			return nil
-		}
-		gone := make(chan struct{})
-		h.connsGone = gone
-		h.mu.Unlock()
-		select {
-		case <-gone:
-			continue
-		case <-ctx.Done():
-		}
-		h.mu.Lock()
-		h.connsStopped = true
-		for _, sc := range h.conns {
-			_ = sc.c.Close()
-		}
-		h.mu.Unlock()
-		return ctx.Err()
+		s.End(err)
 	}
 }
 
@@ -402,7 +319,6 @@ func (h *Hub) Stats() Stats {
 		SlowDisconnects: h.slow.Load(),
 		Replays:         h.replays.Load(),
 		Gaps:            h.gaps.Load(),
-		WriteWaits:      h.writeWaits.Load(),
 	}
 }
 
@@ -423,10 +339,10 @@ func (h *Hub) Ping(ctx context.Context) error {
 
 // Close shuts the hub down: Publish and Subscribe fail with [ErrClosed]
 // from now on; publishes in flight finish and reach their subscribers;
-// then every subscription ends with [ErrClosed] (a stream served by
-// [Subscription.Stream] first sends what it has pending and a jittered
-// retry hint); then the hub's goroutines stop and, if the hub created its
-// log, the log is closed. Close returns ctx's error if ctx ends first,
+// then every subscription ends with [ErrClosed] (its stream's last words
+// are what it has pending and a jittered retry hint, see
+// [Subscription.AppendPending]); then the hub's goroutine stops and, if
+// the hub created its log, the log is closed. Close returns ctx's error if ctx ends first,
 // having still ended every subscription.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
@@ -452,18 +368,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 
 	h.endAll(ErrClosed)
-	if werr := h.waitConns(ctx); werr != nil && err == nil {
-		err = werr
-	}
-	close(h.stopPool)
-	h.poolWG.Wait()
-
 	h.stop()
-	h.mu.Lock()
-	if h.poller != nil {
-		h.poller.stop()
-	}
-	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); <-inFlight; close(done) }()
 	select {

@@ -1,45 +1,55 @@
 package hub
 
 import (
-	"context"
-	"io"
-	"net"
 	"testing"
-	"time"
+
+	"github.com/heraldsse/herald/store/memory"
 )
 
-// TestIdleSubscriberReleasesQueue checks that a burst's queue arrays, kept
-// so the next burst allocates nothing, are let go once a subscriber has
-// been idle for a heartbeat: an idle subscriber should cost little memory.
-func TestIdleSubscriberReleasesQueue(t *testing.T) {
-	h, err := New(Options{Heartbeat: 20 * time.Millisecond})
+// TestReleaseDropsIdleQueue checks that the queue arrays a burst leaves, kept
+// so the next burst allocates nothing, are let go by the first Release
+// after one with no event in between: an idle subscriber should cost
+// little memory, and a busy one keeps its arrays.
+func TestReleaseDropsIdleQueue(t *testing.T) {
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, err := New(Options{Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close(context.Background())
-	srv, client := net.Pipe()
-	defer client.Close()
-	go io.Copy(io.Discard, client)
+	defer h.Close(t.Context())
 	sub, err := h.Subscribe(t.Context(), SubscribeRequest{Topics: []string{"a"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub.ServeConn(srv, ConnOptions{})
-	for range 200 {
-		if _, err := h.Publish(t.Context(), Message{Topic: "a", Data: "x"}); err != nil {
-			t.Fatal(err)
+	woken := make(chan struct{}, 1)
+	sub.Notify(func() {
+		select {
+		case woken <- struct{}{}:
+		default:
 		}
-	}
+	})
 	held := func() int {
 		sub.mu.Lock()
 		defer sub.mu.Unlock()
 		return cap(sub.queue) + cap(sub.spare)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for held() > 0 || h.Stats().Delivered < 200 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the burst and idle heartbeats, the subscriber still holds room for %d events", held())
+	var buf []byte
+	for range 200 {
+		if _, err := h.Publish(t.Context(), Message{Topic: "a", Data: "x"}); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond) // waiting on the hub's clock, which has no event to await
+	}
+	for h.Stats().Delivered < 200 {
+		<-woken
+		buf, _ = sub.AppendPending(buf[:0])
+	}
+	sub.Release() // events were queued since the last call: kept
+	if held() == 0 {
+		t.Fatal("a subscriber busy since the last Release dropped its queue")
+	}
+	sub.Release() // idle since the last call: dropped
+	if n := held(); n != 0 {
+		t.Errorf("an idle subscriber still holds room for %d events", n)
 	}
 }

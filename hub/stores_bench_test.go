@@ -45,7 +45,7 @@ func benchStores(b *testing.B) []struct {
 }
 
 func benchHub(b *testing.B, l store.Log) *hub.Hub {
-	h, err := hub.New(hub.Options{Log: l, Heartbeat: -1, QueueSize: 1 << 20})
+	h, err := hub.New(hub.Options{Log: l, QueueSize: 1 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,12 +28,12 @@ func FuzzPublishBody(f *testing.F) {
 		f.Add(seed, uint8(0))
 		f.Add(seed, uint8(1))
 	}
-	h, err := hub.New(hub.Options{MaxDataSize: 1 << 10, Heartbeat: -1})
+	h, err := hub.New(hub.Options{MaxDataSize: 1 << 10})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { h.Close(f.Context()) })
-	srv, err := server.New(server.Options{Hub: h, MaxBodyBytes: 4 << 10})
+	srv, err := server.New(server.Options{Hub: h, MaxBodyBytes: 4 << 10, Heartbeat: -1})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -9,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/heraldsse/herald/hub"
-	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/internal/conn"
 )
 
 // Reasons a publish fails, the reason label of herald_publish_errors_total.
@@ -98,28 +97,23 @@ func (m *metrics) publishFailed(status int) {
 	m.publishErrors.WithLabelValues(reason).Inc()
 }
 
-// streamEnded counts a stream that [hub.Subscription.Stream] ended with
-// err. subErr is the subscription's own error: when the hub ended it (too
-// slow, overrun, closing) while a write was blocked, Stream returns the
-// write's error, but the hub's reason is the one worth counting.
-func (m *metrics) streamEnded(err, subErr error, expired bool) {
-	if errors.Is(subErr, hub.ErrSlowSubscriber) || errors.Is(subErr, hub.ErrOverrun) || errors.Is(subErr, hub.ErrClosed) {
-		err = subErr
-	}
+// streamEnded counts a stream whose subscription ended with err, or
+// whose token expired.
+func (m *metrics) streamEnded(err error, expired bool) {
 	var reason string
 	switch {
 	case expired:
 		reason = endTokenExpired
-	case errors.Is(err, hub.ErrSlowSubscriber):
+	case errors.Is(err, hub.ErrSlowSubscriber), errors.Is(err, conn.ErrSlowClient):
 		reason = endSlow
 	case errors.Is(err, hub.ErrOverrun):
 		reason = endOverrun
-	case errors.Is(err, hub.ErrClosed):
+	case errors.Is(err, hub.ErrClosed), errors.Is(err, conn.ErrClosed):
 		reason = endClosed
-	case err == nil, errors.Is(err, hub.ErrUnsubscribed), errors.Is(err, sse.ErrClosed), errors.Is(err, context.Canceled):
-		reason = endClientGone
-	default:
+	case errors.Is(err, conn.ErrWriteFailed):
 		reason = endWriteFailed
+	default: // the client went, or the subscription was closed
+		reason = endClientGone
 	}
 	m.streamEnds.WithLabelValues(reason).Inc()
 }
@@ -147,14 +141,14 @@ func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.s.opts.Hub.Stats()
+	st, es := c.s.opts.Hub.Stats(), c.s.engine.Stats()
 	ch <- prometheus.MustNewConstMetric(descSubscribers, prometheus.GaugeValue, float64(st.Subscribers))
 	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(c.s.Streams()))
 	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.Published))
 	ch <- prometheus.MustNewConstMetric(descDispatched, prometheus.CounterValue, float64(st.Dispatched))
 	ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(st.Delivered))
-	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowDisconnects))
-	ch <- prometheus.MustNewConstMetric(descWriteWaits, prometheus.CounterValue, float64(st.WriteWaits))
+	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowDisconnects+es.SlowClients))
+	ch <- prometheus.MustNewConstMetric(descWriteWaits, prometheus.CounterValue, float64(es.WriteWaits))
 	ch <- prometheus.MustNewConstMetric(descReplays, prometheus.CounterValue, float64(st.Replays))
 	ch <- prometheus.MustNewConstMetric(descGaps, prometheus.CounterValue, float64(st.Gaps))
 }

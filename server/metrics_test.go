@@ -134,7 +134,8 @@ func TestMetrics(t *testing.T) {
 
 	t.Run("slow disconnect", func(t *testing.T) {
 		// A client that never reads: once the socket's buffers are full, its
-		// queue of 4 overflows and the hub disconnects it.
+		// queue of 4 overflows and the hub disconnects it (or, on a slow
+		// machine, a write waits past the write timeout first).
 		stuck, err := net.Dial("tcp", e.ts.Listener.Addr().String())
 		if err != nil {
 			t.Fatal(err)
@@ -143,7 +144,7 @@ func TestMetrics(t *testing.T) {
 		fmt.Fprintf(stuck, "GET /events?topic=big HTTP/1.1\r\nHost: x\r\n\r\n")
 		waitFor(t, func() bool { return e.hub.Stats().Subscribers == 1 })
 		big := strings.Repeat("x", 256<<10)
-		for i := 0; e.hub.Stats().SlowDisconnects == 0; i++ {
+		for i := 0; e.hub.Stats().Subscribers > 0; i++ {
 			if i == 1000 {
 				t.Fatal("no slow disconnect after 1000 large events")
 			}

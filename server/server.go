@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/internal/conn"
 	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
 )
@@ -35,8 +36,13 @@ type Options struct {
 	// MaxSubscribersPerClient is how many streams one client address may
 	// hold open at once. Zero means 100.
 	MaxSubscribersPerClient int
-	// WriteTimeout bounds each write to a stream. Zero means 10 s.
+	// WriteTimeout bounds each write to a stream: a client that has not
+	// taken a write within it is cut off as too slow. Zero means 10 s.
 	WriteTimeout time.Duration
+	// Heartbeat is how often a stream that carried nothing gets a comment,
+	// so proxies keep idle streams open and dead clients are found. Zero
+	// means 15 s; negative disables heartbeats.
+	Heartbeat time.Duration
 	// Logger receives one line per failed request and per stream that ends
 	// abnormally. Nil discards them. Tokens are never logged. A request
 	// that came through [RequestID] is logged through the logger in its
@@ -60,6 +66,7 @@ type Server struct {
 	auth    *auth        // nil when auth is off
 	cors    *cors
 	metrics *metrics
+	engine  *conn.Engine // writes every stream
 
 	draining atomic.Bool // set by Drain: /readyz answers 503
 
@@ -68,7 +75,8 @@ type Server struct {
 	byClient map[string]int
 }
 
-// New returns a Server for opts.Hub.
+// New returns a Server for opts.Hub and starts the goroutines that write
+// its streams; release them with [Server.Close].
 func New(opts Options) (*Server, error) {
 	if opts.Hub == nil {
 		return nil, errors.New("server: Options.Hub is nil")
@@ -98,6 +106,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.cors = c
+	s.engine = conn.New(conn.Options{Heartbeat: opts.Heartbeat, WriteTimeout: opts.WriteTimeout})
 	s.mux.HandleFunc("/events", s.events)
 	s.mux.HandleFunc("/healthz", s.healthz)
 	s.mux.HandleFunc("/readyz", s.readyz)
@@ -172,7 +181,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
-	sub, err := s.opts.Hub.Subscribe(r.Context(), hub.SubscribeRequest{Topics: topics, LastEventID: lastID})
+	// The stream, not the request, bounds the subscription: a detached
+	// stream outlives its handler, and the engine ends the subscription
+	// when the client goes.
+	ctx := context.WithoutCancel(r.Context())
+	sub, err := s.opts.Hub.Subscribe(ctx, hub.SubscribeRequest{Topics: topics, LastEventID: lastID, MarkReplayed: true})
 	if err != nil {
 		s.release(client)
 		writeError(w, statusOf(err), err.Error())
@@ -190,25 +203,28 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		stopExpiry = expireAt(sub, claims.ExpiresAt.Sub(s.auth.now()))
 	}
 	log := s.logger(r)
-	ended := func(err error) {
+	ended := func(error) {
+		// The subscription's error says why, whoever ended it: the engine
+		// ends it with its own reason (client gone, slow, write failed).
+		err := sub.Err()
 		s.release(client)
 		expired := stopExpiry()
-		s.metrics.streamEnded(err, sub.Err(), expired)
+		s.metrics.streamEnded(err, expired)
 		switch {
 		case expired:
 			log.Debug("stream ended: token expired", "client", client, "topics", topics)
-		case errors.Is(err, hub.ErrSlowSubscriber):
-			log.Info("stream ended: slow subscriber", "client", client, "topics", topics)
-		case err != nil && !errors.Is(err, hub.ErrClosed) && !errors.Is(err, hub.ErrUnsubscribed) && !errors.Is(err, sse.ErrClosed):
+		case errors.Is(err, hub.ErrSlowSubscriber), errors.Is(err, conn.ErrSlowClient):
+			log.Info("stream ended: slow subscriber", "client", client, "topics", topics, "err", err)
+		case errors.Is(err, conn.ErrWriteFailed), errors.Is(err, hub.ErrOverrun):
 			log.Debug("stream ended", "client", client, "err", err)
 		}
 	}
 
-	// HTTP/1.x streams leave net/http: the hub's writers serve them with
+	// HTTP/1.x streams leave net/http: the engine's writers serve them with
 	// no goroutine per stream. HTTP/2 streams share their connection and
 	// stay in this handler.
 	if c, head, err := sse.Detach(w, r); err == nil {
-		sub.ServeConn(c, hub.ConnOptions{Head: head, WriteTimeout: s.opts.WriteTimeout, OnEnd: ended})
+		s.engine.Serve(c, head, sub, ended)
 		return
 	}
 	st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
@@ -217,8 +233,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		ended(err)
 		return
 	}
-	err = sub.Stream(st)
-	sub.Close()
+	err = s.engine.Stream(st, sub)
 	st.Close()
 	ended(err)
 }
@@ -468,6 +483,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
+
+// Close waits until every stream the server detached from net/http has
+// ended and had its last write, then stops the goroutines that wrote them.
+// Close the hub first: its Close ends every subscription, and so every
+// stream. When ctx ends first, Close cuts the streams left and returns
+// ctx's error. Streams still held by net/http (HTTP/2) end with the hub
+// and are waited for by http.Server.Shutdown.
+func (s *Server) Close(ctx context.Context) error { return s.engine.Close(ctx) }
 
 // Drain marks the server as shutting down: /readyz answers 503 from now on,
 // so a load balancer stops sending new clients while open streams are

@@ -44,6 +44,9 @@ func newEnv(t testing.TB, hopts hub.Options, sopts server.Options) *env {
 		if err := h.Close(ctx); err != nil {
 			t.Errorf("hub.Close: %v", err)
 		}
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("server.Close: %v", err)
+		}
 		ts.Close()
 	})
 	return &env{h, srv, ts}
@@ -363,10 +366,12 @@ func TestShutdownSendsRetry(t *testing.T) {
 // waitFor polls cond until it holds; the deadline only bounds a failure.
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// A bound on a wait, not a timing assertion: generous, for a loaded
+	// machine under -race.
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatal("condition not met within 30s")
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -275,6 +275,9 @@ func TestBoltSurvivesRestart(t *testing.T) {
 			t.Fatalf("after restart, replay %d: %+v %v, want %s", i, ev, err, ids[i])
 		}
 	}
+	if ev, err := dec.Next(); err != nil || ev.Type != "herald:replayed" || ev.Data != `{"count":5}` || ev.ID != ids[9] {
+		t.Fatalf("after the replay: %+v %v, want herald:replayed with count 5, last event ID unchanged", ev, err)
+	}
 	id, _ := second.publish(t, "a", "new")
 	if ev, _ := dec.Next(); ev.ID != id || ev.Data != "new" {
 		t.Errorf("live after restart: %+v, want %s", ev, id)

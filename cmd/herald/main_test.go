@@ -160,7 +160,7 @@ func TestServeFlagsFillOptions(t *testing.T) {
 		{"max-body", cfg.server.MaxBodyBytes, int64(2048)},
 		{"max-subscribers", cfg.server.MaxSubscribers, 9},
 		{"max-subscribers-per-client", cfg.server.MaxSubscribersPerClient, 2},
-		{"heartbeat", cfg.hub.Heartbeat, 5 * time.Second},
+		{"heartbeat", cfg.server.Heartbeat, 5 * time.Second},
 		{"retry", cfg.hub.Retry, 750 * time.Millisecond},
 		{"write-timeout", cfg.server.WriteTimeout, 4 * time.Second},
 		{"task-concurrency", cfg.apps.TaskConcurrency, 6},

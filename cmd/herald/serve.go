@@ -89,7 +89,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.history.MaxAge, "history-age", memory.DefaultMaxAge, "how long the history keeps an event (and a finished task's state)")
 
 	fs.IntVar(&cfg.hub.QueueSize, "queue-size", 1000, "events a subscriber may have pending before it is disconnected as too slow")
-	fs.DurationVar(&cfg.hub.Heartbeat, "heartbeat", 15*time.Second, "time between two heartbeat comments on every hub stream")
+	fs.DurationVar(&cfg.server.Heartbeat, "heartbeat", 15*time.Second, "time between two heartbeat comments on every hub stream")
 	fs.DurationVar(&cfg.hub.Retry, "retry", 3*time.Second, "reconnection time sent to clients; on shutdown each gets it plus a random jitter of up to as much again")
 
 	fs.IntVar(&cfg.server.MaxSubscribers, "max-subscribers", 10_000, "hub streams open at once; more answer 429")
@@ -216,6 +216,9 @@ func newNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*node, 
 	}
 	if err != nil {
 		_ = n.hub.Close(context.Background())
+		if n.api != nil {
+			_ = n.api.Close(context.Background())
+		}
 		_ = n.history.Close()
 		return nil, err
 	}
@@ -233,12 +236,16 @@ func (n *node) handler() http.Handler {
 
 // close shuts the node down in order: the apps, whose runner cancels every
 // task and publishes its final state; then the hub, which finishes the
-// publishes in flight and sends every hub stream its pending events and a
-// jittered retry hint before ending it; then the history.
+// publishes in flight and ends every subscription, each stream's last words
+// being its pending events and a jittered retry hint; then the API, which
+// waits for those last words to be written; then the history.
 func (n *node) close(ctx context.Context) error {
 	err := n.apps.Close(ctx)
 	if herr := n.hub.Close(ctx); herr != nil {
 		err = errors.Join(err, fmt.Errorf("hub: close: %w", herr))
+	}
+	if aerr := n.api.Close(ctx); aerr != nil {
+		err = errors.Join(err, fmt.Errorf("streams: close: %w", aerr))
 	}
 	return errors.Join(err, n.history.Close())
 }

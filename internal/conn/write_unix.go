@@ -1,12 +1,16 @@
 //go:build unix
 
-package hub
+package conn
 
-import "syscall"
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // rawWriter writes to a connection's descriptor, which the Go runtime keeps
-// in non-blocking mode, without parking in the poller. One belongs to each
-// of the hub's writers; its callback is made once, so a write allocates
+// in non-blocking mode, without parking in the runtime's poller. One
+// belongs to each writer; its callback is made once, so a write allocates
 // nothing.
 type rawWriter struct {
 	b   []byte
@@ -21,8 +25,8 @@ func newRawWriter() *rawWriter {
 	return w
 }
 
-// writeTo writes b, returning what the kernel took, and errWouldBlock when
-// its buffer is full.
+// writeTo writes b, returning how much the kernel took, and errWouldBlock
+// when its buffer filled first.
 func (w *rawWriter) writeTo(raw syscall.RawConn, b []byte) (int, error) {
 	w.b, w.n, w.err = b, 0, nil
 	err := raw.Write(w.fn)
@@ -35,21 +39,17 @@ func (w *rawWriter) writeTo(raw syscall.RawConn, b []byte) (int, error) {
 }
 
 func (w *rawWriter) write(fd uintptr) bool {
-	for w.n < len(w.b) {
-		m, err := syscall.Write(int(fd), w.b[w.n:])
+	for w.n < len(w.b) && w.err == nil {
+		m, err := unix.Write(int(fd), w.b[w.n:])
 		if m > 0 {
 			w.n += m
 		}
 		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN, err == nil && m <= 0:
+		case err == unix.EINTR:
+		case err == unix.EAGAIN, err == nil && m <= 0:
 			w.err = errWouldBlock
 		case err != nil:
 			w.err = err
-		}
-		if w.err != nil {
-			break
 		}
 	}
 	return true // never wait: a slow client gets a goroutine of its own

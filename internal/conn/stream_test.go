@@ -1,8 +1,9 @@
-package hub_test
+package conn_test
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/internal/conn"
 	"github.com/heraldsse/herald/sse"
 )
 
@@ -39,18 +41,15 @@ func (r *recorder) String() string {
 }
 
 // TestStreamHeartbeatsAndShutdown runs a stream on fake time: a retry hint
-// on open, one heartbeat comment per tick of the hub's clock, events as
-// published, and on Close the pending events then a jittered retry hint.
+// on open, one heartbeat comment per interval of the engine's clock while
+// idle, events as published, and when the hub closes the pending events
+// then a jittered retry hint.
 func TestStreamHeartbeatsAndShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, err := hub.New(hub.Options{Heartbeat: 10 * time.Second, Retry: 2 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sub, err := h.Subscribe(t.Context(), hub.SubscribeRequest{Topics: []string{"a"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := newHub(t, hub.Options{Retry: 2 * time.Second})
+		e := conn.New(conn.Options{Heartbeat: 10 * time.Second})
+		defer e.Close(context.Background())
+		sub := subscribe(t, h, "a")
 		rec := &recorder{header: http.Header{}}
 		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events?topic=a", nil)
 		st, err := sse.Open(rec, req, &sse.Options{Heartbeat: -1})
@@ -58,16 +57,18 @@ func TestStreamHeartbeatsAndShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- sub.Stream(st) }()
+		go func() { done <- e.Stream(st, sub) }()
 
 		synctest.Wait()
 		if got := rec.String(); got != "retry: 2000\n\n" {
 			t.Fatalf("on open: %q, want the retry hint", got)
 		}
-		time.Sleep(25 * time.Second) // fake time: two ticks
+		// Fake time. The retry hint was traffic, so the tick at 10s sends no
+		// heartbeat; the ticks at 20s and 30s each send one.
+		time.Sleep(35 * time.Second)
 		synctest.Wait()
 		if got := strings.Count(rec.String(), ":\n"); got != 2 {
-			t.Errorf("after 25s: %d heartbeats, want 2: %q", got, rec.String())
+			t.Errorf("after 35s: %d heartbeats, want 2: %q", got, rec.String())
 		}
 		id, _ := h.Publish(t.Context(), hub.Message{Topic: "a", Data: "hello"})
 		synctest.Wait()
@@ -78,8 +79,8 @@ func TestStreamHeartbeatsAndShutdown(t *testing.T) {
 		if err := h.Close(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-done; err == nil {
-			t.Error("Stream returned nil after the hub closed")
+		if err := <-done; err != nil {
+			t.Errorf("Stream = %v after the hub closed, want nil", err)
 		}
 		st.Close()
 		d := sse.NewDecoder(strings.NewReader(rec.String()))
@@ -104,9 +105,10 @@ func TestStreamHeartbeatsAndShutdown(t *testing.T) {
 // gets a comment saying why before it ends.
 func TestStreamSlowSubscriberToldWhy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := hub.New(hub.Options{QueueSize: 2, Heartbeat: -1})
-		defer h.Close(context.Background())
-		sub, _ := h.Subscribe(t.Context(), hub.SubscribeRequest{Topics: []string{"a"}})
+		h := newHub(t, hub.Options{QueueSize: 2})
+		e := conn.New(conn.Options{Heartbeat: -1})
+		defer e.Close(context.Background())
+		sub := subscribe(t, h, "a")
 		for range 3 { // nobody drains: the third overflows
 			h.Publish(t.Context(), hub.Message{Topic: "a", Data: "x"})
 		}
@@ -114,9 +116,12 @@ func TestStreamSlowSubscriberToldWhy(t *testing.T) {
 		rec := &recorder{header: http.Header{}}
 		st, _ := sse.Open(rec, httptest.NewRequestWithContext(t.Context(), "GET", "/", nil), &sse.Options{Heartbeat: -1})
 		defer st.Close()
-		err := sub.Stream(st)
-		if err == nil || !strings.Contains(rec.String(), ": herald: disconnected: hub: subscriber too slow") {
-			t.Errorf("Stream = %v, wrote %q; want the slow-subscriber comment", err, rec.String())
+		err := e.Stream(st, sub)
+		if err != nil || !strings.Contains(rec.String(), ": herald: disconnected: hub: subscriber too slow") {
+			t.Errorf("Stream = %v, wrote %q; want nil and the slow-subscriber comment", err, rec.String())
+		}
+		if !errors.Is(sub.Err(), hub.ErrSlowSubscriber) {
+			t.Errorf("subscription ended with %v", sub.Err())
 		}
 	})
 }

@@ -1,0 +1,43 @@
+package mercure
+
+import "errors"
+
+// Sentinel errors. Every error the parsers return wraps exactly one of the
+// first four, which decides the HTTP status [Handler] answers with.
+var (
+	// ErrBadRequest marks a request the draft says to reject with 400 Bad
+	// Request: a missing or invalid field or parameter.
+	ErrBadRequest = errors.New("mercure: bad request")
+
+	// ErrTooLarge marks a publish request over one of the limits: the body,
+	// a field, or the number of topics (413 Content Too Large).
+	ErrTooLarge = errors.New("mercure: request too large")
+
+	// ErrUnsupportedMediaType marks a publish request whose body is not
+	// application/x-www-form-urlencoded in UTF-8 (415).
+	ErrUnsupportedMediaType = errors.New("mercure: unsupported media type")
+
+	// ErrReservedTopic marks a publish whose topic is "*" or lies in the hub's
+	// reserved namespace. It also wraps ErrBadRequest.
+	ErrReservedTopic = errors.New("mercure: reserved topic")
+
+	// ErrNoToken is returned by [Handler.Authenticate] when the request
+	// carries no access token.
+	ErrNoToken = errors.New("mercure: no access token")
+
+	// ErrInvalidToken is returned by [Handler.Authenticate] when a token is
+	// presented but fails validation: signature, algorithm, typ, exp, nbf,
+	// iss, aud, or its authorization details.
+	ErrInvalidToken = errors.New("mercure: invalid access token")
+
+	// ErrInvalidRequest is returned by [Handler.Authenticate] when the token's
+	// presentation is malformed: an Authorization header that is not
+	// "Bearer <token>".
+	ErrInvalidRequest = errors.New("mercure: malformed token presentation")
+
+	// ErrNoKey is returned by [New] when AuthOptions has no publisher key.
+	ErrNoKey = errors.New("mercure: no publisher key")
+
+	// ErrNoHub is returned by [New] when Options.Hub is nil.
+	ErrNoHub = errors.New("mercure: no hub")
+)
