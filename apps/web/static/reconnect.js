@@ -2,7 +2,7 @@
 // the browser's EventSource, which reconnects by itself, sending
 // Last-Event-ID; herald.js takes over when the browser gives up, say on a
 // 503 while the server restarts). The page shows the connection state, the
-// replay after each reconnect, and checks that the sequence numbers arrive
+// replay after each reconnect (herald:replayed), and checks that the sequence numbers arrive
 // with none skipped and none repeated. "Drop my stream" asks the server
 // (POST /reconnect/drop) to end this page's stream, which it does with an
 // "error" event first.
@@ -88,39 +88,36 @@ function onSequence(event) {
 function showReplayed(count, after) {
   replayedEl.textContent = String(count);
   replayedEl.dataset.replayed = String(count);
-  note(`resumed after ${after || "the start"}: ${count} event(s) replayed from history`);
+  note(`resumed after ${after}: ${count} event(s) replayed from history`);
 }
 
-subscribe(`/reconnect/stream?client=${clientId}`, null, {
+let resumedFrom = ""; // the last event ID the current stream resumed after
+
+const sub = subscribe(`/reconnect/stream?client=${clientId}`, null, {
   json: true,
-  // The sequence, the stream's opening "replay" event, and the server's
-  // "error" event before it drops the stream.
-  events: ["message", "replay", "error"],
+  // The sequence, and the server's "error" event before it drops the stream.
+  events: ["message", "error"],
   onState: (state) => {
-    if (state === "open" && ++opened > 1) {
-      reconnectsEl.textContent = String(opened - 1);
+    if (state === "open") {
+      resumedFrom = sub.lastEventId;
+      if (++opened > 1) {
+        reconnectsEl.textContent = String(opened - 1);
+      }
     }
     setState(state);
   },
   onEvent: (event) => {
-    switch (event.type) {
-      case "message":
-        onSequence(event);
-        break;
-      case "replay":
-        if (opened > 1 || event.data.lastEventId) {
-          showReplayed(event.data.replayed, event.data.lastEventId);
-        }
-        break;
-      case "error": {
-        const reason = event.data.reason;
-        serverError.textContent = `Last error event from the server: ${reason}`;
-        serverError.dataset.seen = "true";
-        note(`error event from the server: ${reason}`);
-        break;
-      }
+    if (event.type === "message") {
+      onSequence(event);
+      return;
     }
+    const reason = event.data.reason;
+    serverError.textContent = `Last error event from the server: ${reason}`;
+    serverError.dataset.seen = "true";
+    note(`error event from the server: ${reason}`);
   },
+  // After the history a resumed stream replays, the hub says how much.
+  onReplayed: (count) => showReplayed(count, resumedFrom),
   onGap: (gap) => note(`the history could not cover the gap after ${gap.lastEventId}: ${gap.reason}`),
   onError: (err) => note(err.message),
 });
