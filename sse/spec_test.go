@@ -17,7 +17,7 @@ import (
 // The conformance vectors live in testdata/spec/*.json, written from the
 // WHATWG HTML Standard, 9.2.5 "Parsing an event stream" and 9.2.6
 // "Interpreting an event stream", and the Encoding Standard's UTF-8 decoder
-// it relies on. herald.js's tests (js/test) read the same files, so the Go
+// it relies on. herald.js's tests (js/tests) read the same files, so the Go
 // Decoder and the JavaScript parser are held to one table;
 // testdata/spec/README.md describes the format.
 

@@ -10,13 +10,9 @@ import { join } from "node:path";
 import { subscribe, publish, HeraldError } from "../herald.js";
 import { startHerald, mintToken, recorder } from "./helpers.js";
 
-// PENDING: the hub sends herald:replayed after a resumed stream's history
-// (the replay count contract, docs/herald-js.md), which is being added to
-// the hub. Until this branch has it, HUB_SENDS_REPLAYED is false: the tests
-// of the count are marked todo (they run and report, but do not fail the
-// suite) and the others skip their count assertions.
-const HUB_SENDS_REPLAYED = false;
-const REPLAYED = HUB_SENDS_REPLAYED ? {} : { todo: "PENDING: the hub does not send herald:replayed yet" };
+// The hub marks the end of a resumed stream's replay with herald:replayed
+// {"count": N}, no id (docs/herald-js.md): herald.js reports it through
+// onReplayed and Subscription.replayed, never through onEvent.
 
 const secret = "herald-js-test-secret-0123456789abcdef";
 
@@ -70,7 +66,7 @@ test('events: "*" delivers every type; without json, data stays text', async (t)
   assert.deepEqual(rec.events.map((e) => [e.type, e.data]), [["one", '{"a":1}'], ["two", "two"]]);
 });
 
-test("resume after an ID: the history replays, then live events, with the replay count", REPLAYED, async (t) => {
+test("resume after an ID: the history replays, then live events, with the replay count", async (t) => {
   const h = await startHerald(t);
   const ids = [];
   for (let i = 1; i <= 5; i++) {
@@ -92,7 +88,7 @@ test("resume after an ID: the history replays, then live events, with the replay
   assert.equal(rec.events[3].data, "6");
 });
 
-test("a resumed stream with nothing to replay says 0", REPLAYED, async (t) => {
+test("a resumed stream with nothing to replay says 0", async (t) => {
   const h = await startHerald(t);
   const id = await publish(h.events, "seq/a", "1");
   const { rec, options, until } = recorder();
@@ -223,10 +219,8 @@ test("persist: a new subscription with the same storage resumes where the last o
   assert.equal(b.lastEventId, id1);
   await second.until("the two missed events", (r) => r.events.length === 2);
   assert.deepEqual(second.rec.events.map((e) => e.data), ["2", "3"]);
-  if (HUB_SENDS_REPLAYED) {
-    await second.until("the count", (r) => r.replayed.length === 1);
-    assert.deepEqual(second.rec.replayed, [2]);
-  }
+  await second.until("the count", (r) => r.replayed.length === 1);
+  assert.deepEqual(second.rec.replayed, [2]);
   assert.equal(store.get([...store.keys()][0]), b.lastEventId);
 });
 
@@ -254,14 +248,12 @@ test("a restart of a bolt-backed herald: the subscription reconnects and resumes
   await publish(h.events, "r/a", "7");
   await until("the live seventh", (r) => r.events.length === 7);
   assert.deepEqual(rec.events.map((e) => e.data), ["1", "2", "3", "4", "5", "6", "7"], "in order, none lost, none twice");
-  if (HUB_SENDS_REPLAYED) {
-    // The count covers exactly what came between the open and itself.
-    await until("a replay count", (r) => r.replayed.length >= 1);
-    const opened = rec.log.lastIndexOf("state open");
-    const count = rec.log.indexOf(`replayed ${rec.replayed.at(-1)}`, opened);
-    assert.ok(count > opened, rec.log.join("\n"));
-    assert.equal(rec.log.slice(opened, count).filter((l) => l.startsWith("event")).length, rec.replayed.at(-1));
-  }
+  // The count covers exactly what came between the open and itself.
+  await until("a replay count", (r) => r.replayed.length >= 1);
+  const opened = rec.log.lastIndexOf("state open");
+  const count = rec.log.indexOf(`replayed ${rec.replayed.at(-1)}`, opened);
+  assert.ok(count > opened, rec.log.join("\n"));
+  assert.equal(rec.log.slice(opened, count).filter((l) => l.startsWith("event")).length, rec.replayed.at(-1));
   assert.equal(rec.gaps.length, 0, "the bolt file keeps the IDs valid across the restart");
 });
 
