@@ -223,3 +223,47 @@ test("close while waiting to reconnect: no attempt follows, no callback after cl
   assert.equal(server.requests.length, 1);
   assert.deepEqual(states, ["connecting", "reconnecting", "closed"]);
 });
+
+test("herald's own events never reach onEvent; malformed ones are reported; events picks the types", async (t) => {
+  const server = await scripted(t, [
+    stream([
+      'event: herald:gap\ndata: {"lastEventId":"9-9","reason":"unknown"}\n\n',
+      "id: 1\nevent: note\ndata: kept\n\n",
+      "id: 2\ndata: not listed\n\n",
+      "event: herald:replayed\ndata: nope\n\n",
+      'event: herald:replayed\ndata: {"count":-1}\n\n',
+      'event: herald:replayed\ndata: {"count":1}\n\n',
+    ].join("")),
+    noContent,
+  ]);
+  const { rec, options } = recorder({ retry: 5, events: ["note"] });
+  const sub = subscribe(server.url, "a", options);
+  t.after(() => sub.close());
+  await sub.closed;
+  assert.deepEqual(rec.gaps, [{ lastEventId: "9-9", reason: "unknown" }]);
+  assert.deepEqual(rec.events, [{ type: "note", data: "kept", lastEventId: "1" }]);
+  assert.deepEqual(rec.replayed, [1]);
+  assert.equal(sub.lastEventId, "2", "an event not delivered still moves the ID");
+  assert.deepEqual(rec.errors.map((e) => e.code), ["bad_json", "bad_json"]);
+  assert.equal(rec.errors[0].event.data, "nope");
+});
+
+test("a token function that fails is a failed attempt, retried", async (t) => {
+  const server = await scripted(t, [stream("id: 1\ndata: in\n\n"), noContent]);
+  let calls = 0;
+  const { rec, options } = recorder({
+    retry: 5,
+    token: async () => {
+      if (++calls === 1) {
+        throw new Error("login service down");
+      }
+      return "tok";
+    },
+  });
+  const sub = subscribe(server.url, "a", options);
+  t.after(() => sub.close());
+  await sub.closed;
+  assert.equal(rec.errors[0].message, "login service down");
+  assert.deepEqual(rec.events.map((e) => e.data), ["in"]);
+  assert.equal(server.requests[0].headers.authorization, "Bearer tok");
+});
