@@ -1,12 +1,13 @@
 // Package testenv gates tests on what the machine provides, as the standard
-// library's internal/testenv does: a test that needs Chromium, Node.js or Redis asks
-// for it first, and is skipped with the reason when it is missing, unless
-// the environment variable CI is "true", where a missing dependency fails the
-// test instead, so CI cannot pass by skipping.
+// library's internal/testenv does: a test that needs Chromium, Node.js, Redis
+// or Python with Flask asks for it first, and is skipped with the reason when
+// it is missing, unless the environment variable CI is "true", where a missing
+// dependency fails the test instead, so CI cannot pass by skipping.
 package testenv
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -66,12 +67,30 @@ func NeedNode(t testing.TB) string {
 	return path
 }
 
-func findNode() (string, error) {
-	name := "node"
-	if p := os.Getenv("HERALD_TEST_NODE"); p != "" {
-		name = p
+// DefaultPython is the Python NeedPythonFlask tries when HERALD_TEST_PYTHON
+// is not set: Debian's, the one its python3-flask package installs for.
+const DefaultPython = "/usr/bin/python3"
+
+// NeedPythonFlask returns the path of a Python that can import Flask: the
+// one HERALD_TEST_PYTHON names, or DefaultPython. When it is missing or
+// cannot import flask it skips t, or fails it when CI=true.
+func NeedPythonFlask(t testing.TB) string {
+	t.Helper()
+	path, err := exec.LookPath(envOr("HERALD_TEST_PYTHON", DefaultPython))
+	if err == nil {
+		var out []byte
+		if out, err = exec.Command(path, "-c", "import flask").CombinedOutput(); err != nil {
+			err = fmt.Errorf("%s cannot import flask (apt-get install -y python3-flask): %w: %s", path, err, bytes.TrimSpace(out))
+		}
 	}
-	path, err := exec.LookPath(name)
+	if err != nil {
+		unavailable(t, "python3-flask", "HERALD_TEST_PYTHON", err)
+	}
+	return path
+}
+
+func findNode() (string, error) {
+	path, err := exec.LookPath(envOr("HERALD_TEST_NODE", "node"))
 	if err != nil {
 		return "", err
 	}
@@ -96,10 +115,7 @@ const DefaultRedisAddr = "127.0.0.1:6379"
 // two seconds it skips t, or fails it when CI=true.
 func NeedRedis(t testing.TB) string {
 	t.Helper()
-	addr := os.Getenv("HERALD_TEST_REDIS")
-	if addr == "" {
-		addr = DefaultRedisAddr
-	}
+	addr := envOr("HERALD_TEST_REDIS", DefaultRedisAddr)
 	if err := pingRedis(addr, 2*time.Second); err != nil {
 		unavailable(t, "redis", "HERALD_TEST_REDIS", err)
 	}
@@ -131,6 +147,14 @@ func pingRedis(addr string, timeout time.Duration) error {
 }
 
 var errNotPong = errors.New("reply is not +PONG")
+
+// envOr returns the environment variable key, or def when it is empty.
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
 
 // unavailable skips t because what is missing, or fails it when CI=true.
 func unavailable(t testing.TB, what, envVar string, err error) {

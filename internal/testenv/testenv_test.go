@@ -92,6 +92,47 @@ func TestNeedChromium(t *testing.T) {
 	}
 }
 
+func TestNeedPythonFlask(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	// Each fake Python checks that it was asked to import flask.
+	withFlask := script("python-with-flask", `[ "$1 $2" = "-c import flask" ] || exit 3`)
+	without := script("python-without-flask", `echo "ModuleNotFoundError: No module named 'flask'" >&2; exit 1`)
+
+	tests := []struct {
+		name       string
+		env        string // HERALD_TEST_PYTHON
+		ci         string
+		want       string
+		wantSkip   bool
+		wantFail   bool
+		wantReason string
+	}{
+		{name: "python_imports_flask", env: withFlask, want: withFlask},
+		{name: "no_flask_skips", env: without, wantSkip: true, wantReason: "cannot import flask (apt-get install -y python3-flask): exit status 1: ModuleNotFoundError"},
+		{name: "no_flask_fails_in_ci", env: without, ci: "true", wantFail: true, wantReason: "cannot import flask"},
+		{name: "missing_python_skips", env: filepath.Join(dir, "nope"), wantSkip: true, wantReason: "nope"},
+		{name: "missing_python_fails_in_ci", env: filepath.Join(dir, "nope"), ci: "true", wantFail: true, wantReason: "nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("HERALD_TEST_PYTHON", tt.env)
+			t.Setenv("CI", tt.ci)
+			got, tb := call(t, testenv.NeedPythonFlask)
+			checkOutcome(t, tb, "python3-flask", "HERALD_TEST_PYTHON", tt.wantSkip, tt.wantFail, tt.wantReason)
+			if !tt.wantSkip && !tt.wantFail && got != tt.want {
+				t.Errorf("NeedPythonFlask = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // script writes an executable shell script name in dir that prints out.
 func script(t *testing.T, dir, name, out string) string {
 	t.Helper()
