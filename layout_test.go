@@ -14,18 +14,19 @@ const module = "github.com/heraldsse/herald"
 // except where a rule below says otherwise.
 var allowed = map[string][]string{
 	"sse":             {},
+	"api":             {},
 	"js":              {}, // herald.js, embedded; it imports nothing of herald
-	"client":          {"sse"},
+	"client":          {"sse", "api"},
 	"store":           {"sse"},
 	"store/memory":    {"store", "sse", "internal/wake"},
 	"store/bolt":      {"store", "sse", "internal/wake"},
-	"store/redis":     {"store", "sse"},
+	"store/redis":     {"store", "sse", "internal/wake"},
 	"store/storetest": {"store", "sse"},
-	"hub":             {"sse", "store", "store/memory", "internal/topic"},
+	"hub":             {"sse", "store", "internal/topic"}, // no concrete store: the caller picks one
 	"tasks":           {"sse", "hub"},
-	"server":          {"sse", "hub", "store", "tasks", "internal/topic", "internal/conn"},
-	"apps":            {"sse", "hub", "tasks", "js"}, // written as a user's module would be
-	"mercure":         {"sse"},                       // the protocol alone; the hub plugs in behind its Hub interface
+	"server":          {"sse", "api", "hub", "tasks", "internal/topic", "internal/conn"},
+	"apps":            {"sse", "api", "hub", "tasks", "js"}, // written as a user's module would be
+	"mercure":         {"sse"},                              // the protocol alone; the hub plugs in behind its Hub interface
 	"cmd/herald":      {"*"},
 	"deploy":          {"sse", "hub", "server", "store/memory"}, // its tests start a server as a user's program would
 	// The Flask example talks to herald over HTTP only; its Go tests (not

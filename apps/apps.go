@@ -292,14 +292,27 @@ func (a *Apps) serveStream(w http.ResponseWriter, r *http.Request, body func(st 
 	a.mu.Unlock()
 	defer a.streams.Done()
 
-	st, err := sse.Open(w, r, nil)
-	if err != nil {
-		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	st := a.openStream(w, r)
+	if st == nil {
 		return
 	}
 	defer st.Close()
-	if r.Method == http.MethodHead {
-		return
-	}
 	body(st)
+}
+
+// openStream opens the event stream that answers r, or returns nil when
+// there is nothing to stream: it could not be opened (the reason is
+// logged), or r is a HEAD request, which gets the stream's headers alone.
+// The caller closes the stream it gets.
+func (a *Apps) openStream(w http.ResponseWriter, r *http.Request) *sse.Stream {
+	st, err := sse.Open(w, r, sse.Options{})
+	if err != nil {
+		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		return nil
+	}
+	if r.Method == http.MethodHead {
+		st.Close()
+		return nil
+	}
+	return st
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/heraldsse/herald/apps"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // fast returns options with millisecond timings, so streams and tasks run
@@ -32,7 +33,7 @@ func fast() apps.Options {
 // the test ends.
 func newHub(t *testing.T) *hub.Hub {
 	t.Helper()
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}
@@ -550,7 +551,7 @@ func TestCloseEndsStreams(t *testing.T) {
 // TestHubCloseEndsProgressStream closes the hub under an open progress
 // stream: it is a subscription, so it ends with the hub.
 func TestHubCloseEndsProgressStream(t *testing.T) {
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,7 +163,7 @@ func (a *Apps) chatHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
-	sub, err := a.hub.Subscribe(r.Context(), hub.SubscribeRequest{Topics: []string{chatTopic(room)}, FromStart: true})
+	sub, err := a.hub.Subscribe(r.Context(), hub.SubscribeRequest{Topics: []string{chatTopic(room)}, FromStart: true, MarkReplayed: true})
 	if err != nil {
 		a.log.Warn("chat: read history", "room", room, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "cannot read history now")
@@ -171,25 +171,18 @@ func (a *Apps) chatHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 	body := chatHistoryBody{Room: room, Messages: []chatEntry{}}
-	if n := sub.Replayed(); n > 0 {
-		seen := 0
-		for ev, err := range sub.Events(r.Context()) {
-			if err != nil {
-				writeError(w, http.StatusServiceUnavailable, "cannot read history now")
-				return
-			}
-			if ev.Type == hub.TypeGap {
-				continue
-			}
-			seen++
-			var m chatMessage
-			if ev.Type == chatEventType && json.Unmarshal([]byte(ev.Data), &m) == nil {
-				body.Messages = append(body.Messages, chatEntry{ID: ev.ID, chatMessage: m})
-			}
-			if seen == n {
-				break
+	_, err = readHistory(r.Context(), sub, func(ev hub.Event) {
+		var m chatMessage
+		if ev.Type == chatEventType && json.Unmarshal([]byte(ev.Data), &m) == nil {
+			body.Messages = append(body.Messages, chatEntry{ID: ev.ID, chatMessage: m})
+			if len(body.Messages) > 2*chatHistoryLen { // keep what is answered, and a little
+				body.Messages = append(body.Messages[:0], body.Messages[len(body.Messages)-chatHistoryLen:]...)
 			}
 		}
+	})
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "cannot read history now")
+		return
 	}
 	if k := len(body.Messages) - chatHistoryLen; k > 0 {
 		body.Messages = body.Messages[k:]

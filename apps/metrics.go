@@ -454,7 +454,7 @@ func (a *Apps) metricsHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{MetricsTopic}, FromStart: true})
+	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{MetricsTopic}, FromStart: true, MarkReplayed: true})
 	if err != nil {
 		if errors.Is(err, hub.ErrClosed) || ctx.Err() != nil {
 			writeError(w, http.StatusServiceUnavailable, "shutting down")
@@ -466,31 +466,24 @@ func (a *Apps) metricsHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 	body := metricsHistory{Samples: []json.RawMessage{}}
-	// A ring of the last limit samples. The replay is pending already, so
-	// reading it does not wait; with nothing replayed, Events would wait
-	// for a live sample, so it is not read.
+	// A ring of the last limit samples.
 	ring := make([]json.RawMessage, 0, limit)
 	next := 0
-	if n := sub.Replayed(); n > 0 {
-		seen := 0
-		for ev, err := range sub.Events(ctx) {
-			if err != nil {
-				writeError(w, http.StatusServiceUnavailable, "cannot read the metrics history")
-				return
-			}
-			body.LastEventID = ev.ID
-			if isSample(ev) {
-				if len(ring) < limit {
-					ring = append(ring, json.RawMessage(ev.Data))
-				} else {
-					ring[next] = json.RawMessage(ev.Data)
-					next = (next + 1) % limit
-				}
-			}
-			if seen++; seen == n {
-				break
-			}
+	_, err = readHistory(ctx, sub, func(ev hub.Event) {
+		body.LastEventID = ev.ID
+		if !isSample(ev) {
+			return
 		}
+		if len(ring) < limit {
+			ring = append(ring, json.RawMessage(ev.Data))
+		} else {
+			ring[next] = json.RawMessage(ev.Data)
+			next = (next + 1) % limit
+		}
+	})
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "cannot read the metrics history")
+		return
 	}
 	body.Samples = append(body.Samples, ring[next:]...)
 	body.Samples = append(body.Samples, ring[:next]...)

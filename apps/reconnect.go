@@ -222,10 +222,7 @@ func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = r.URL.Query().Get("lastEventId")
-	}
+	lastID := sse.LastEventID(r)
 	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{SequenceTopic}, LastEventID: lastID, MarkReplayed: true})
 	if err != nil {
 		a.subscribeFailed(w, r, err)
@@ -239,15 +236,11 @@ func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer a.seq.remove(client, d)
 
-	st, err := sse.Open(w, r, nil)
-	if err != nil {
-		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	st := a.openStream(w, r)
+	if st == nil {
 		return
 	}
 	defer st.Close()
-	if r.Method == http.MethodHead {
-		return
-	}
 	for ev, serr := range sub.Events(ctx) {
 		if serr != nil {
 			err = serr

@@ -3,6 +3,8 @@ package apps
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/heraldsse/herald/api"
 )
 
 // writeJSON sends v as a JSON body with the given status.
@@ -20,14 +22,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// errorBody is the JSON body of every error: {"error": "..."}.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-// writeError sends {"error": msg} with the given 4xx or 5xx status.
+// writeError sends {"error": msg}, herald's error body, with the given 4xx
+// or 5xx status.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
+	writeJSON(w, status, api.Error{Error: msg})
 }
 
 // jsonErrorWriter turns the plain-text 404 and 405 answers of

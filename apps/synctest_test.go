@@ -17,6 +17,7 @@ import (
 	"github.com/heraldsse/herald/apps"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // These tests run in a synctest bubble: time is fake and starts at
@@ -29,7 +30,7 @@ import (
 // then the hub, which the caller runs before the bubble ends.
 func newBubbleApps(t *testing.T, opts apps.Options) (*apps.Apps, func()) {
 	t.Helper()
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}

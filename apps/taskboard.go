@@ -95,11 +95,8 @@ func (a *Apps) taskEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = r.URL.Query().Get("lastEventId")
-	}
-	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: topics, LastEventID: lastID, FromStart: lastID == ""})
+	lastID := sse.LastEventID(r)
+	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: topics, LastEventID: lastID, FromStart: lastID == "", MarkReplayed: true})
 	if err != nil {
 		if errors.Is(err, hub.ErrTooManyTopics) || errors.Is(err, hub.ErrInvalidTopic) {
 			writeError(w, http.StatusBadRequest, err.Error())
@@ -110,24 +107,19 @@ func (a *Apps) taskEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	st, err := sse.Open(w, r, nil)
-	if err != nil {
-		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	st := a.openStream(w, r)
+	if st == nil {
 		return
 	}
 	defer st.Close()
-	if r.Method == http.MethodHead {
-		return
-	}
-	// On a fresh stream, the first Replayed() events are the history: once
-	// they are sent, the tasks not seen have none.
+	// On a fresh stream, once the history is sent (the hub's
+	// herald:replayed marker), the tasks not seen have none.
 	unseen := map[string]bool{}
 	if lastID == "" {
 		for _, id := range ids {
 			unseen[id] = true
 		}
 	}
-	replay := sub.Replayed()
 	reportUnknown := func() bool {
 		if lastID != "" {
 			return true
@@ -144,21 +136,19 @@ func (a *Apps) taskEvents(w http.ResponseWriter, r *http.Request) {
 		}{list})
 		return st.Send(sse.Event{Type: "unknown", Data: string(data)}) == nil
 	}
-	if replay == 0 && !reportUnknown() {
-		return
-	}
 	for ev, err := range sub.Events(ctx) {
 		if err != nil {
 			return // the client left, or the hub closed
 		}
+		if ev.Type == hub.TypeReplayed {
+			if !reportUnknown() {
+				return
+			}
+			continue
+		}
 		if out, task, ok := boardOut(ev); ok {
 			delete(unseen, task)
 			if st.Send(out) != nil {
-				return
-			}
-		}
-		if replay > 0 {
-			if replay--; replay == 0 && !reportUnknown() {
 				return
 			}
 		}

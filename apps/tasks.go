@@ -85,60 +85,58 @@ func (a *Apps) taskProgress(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	topic := tasks.Topic(id)
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = r.URL.Query().Get("lastEventId")
-	}
+	lastID := sse.LastEventID(r)
 
 	// Everything is decided before the stream opens: a stream that is
-	// opened is a 200, and an EventSource reconnects to it forever.
-	var last tasks.Progress // on a resume, the task's latest state
-	if lastID != "" {
-		// What the client resumes from says nothing of whether the task
-		// exists: look at its whole history first. Done before Subscribe,
-		// a final state seen here is also in the subscription's replay.
-		var n int
-		var err error
-		last, n, err = a.latestState(ctx, topic)
-		if err != nil {
-			a.subscribeFailed(w, r, err)
-			return
-		}
-		if n == 0 {
-			writeError(w, http.StatusNotFound, errUnknownTask.Error())
-			return
-		}
+	// opened is a 200, and an EventSource reconnects to it forever. So the
+	// task's whole history is looked at first: none means an unknown task.
+	// Done before Subscribe, a final state seen here is also in the
+	// subscription's replay.
+	last, n, err := a.latestState(ctx, topic)
+	if err != nil {
+		a.subscribeFailed(w, r, err)
+		return
 	}
-	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{topic}, LastEventID: lastID, FromStart: true})
+	if n == 0 {
+		writeError(w, http.StatusNotFound, errUnknownTask.Error())
+		return
+	}
+	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{topic}, LastEventID: lastID, FromStart: true, MarkReplayed: true})
 	if err != nil {
 		a.subscribeFailed(w, r, err)
 		return
 	}
 	defer sub.Close()
-	switch {
-	case lastID == "" && sub.Replayed() == 0:
-		writeError(w, http.StatusNotFound, errUnknownTask.Error())
-		return
-	case lastID != "" && sub.Replayed() == 0 && last.Status.Finished():
-		// The client has the final state already: nothing more will come.
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
 
-	st, err := sse.Open(w, r, nil)
-	if err != nil {
-		a.log.Debug("stream not opened", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-		return
-	}
-	defer st.Close()
-	if r.Method == http.MethodHead {
-		return
-	}
+	// The stream opens with the first event, unless the first is the end
+	// of a replay that held nothing after the client's ID for a finished
+	// task: the client has the final state already, nothing more will
+	// come, and 204 tells it to stop.
+	var st *sse.Stream
 	for ev, err := range sub.Events(ctx) {
 		if err != nil {
 			// The client left, or the hub closed: what was pending has
 			// been sent.
 			return
+		}
+		if ev.Type == hub.TypeReplayed {
+			if st == nil && lastID != "" && sub.Replayed() == 0 && last.Status.Finished() {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			if st == nil {
+				if st = a.openStream(w, r); st == nil {
+					return
+				}
+				defer st.Close()
+			}
+			continue // the hub's marker is not part of the tutorial's stream
+		}
+		if st == nil {
+			if st = a.openStream(w, r); st == nil {
+				return
+			}
+			defer st.Close()
 		}
 		if ev.Type != hub.TypeGap {
 			p, ok := parseState(ev.Event)
@@ -161,29 +159,17 @@ func (a *Apps) taskProgress(w http.ResponseWriter, r *http.Request) {
 // task's topic and how many events it holds there.
 func (a *Apps) latestState(ctx context.Context, topic string) (tasks.Progress, int, error) {
 	var last tasks.Progress
-	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{topic}, FromStart: true})
+	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{topic}, FromStart: true, MarkReplayed: true})
 	if err != nil {
 		return last, 0, err
 	}
 	defer sub.Close()
-	n := sub.Replayed()
-	if n == 0 {
-		return last, 0, nil
-	}
-	// The replay is pending already: reading it does not wait.
-	seen := 0
-	for ev, err := range sub.Events(ctx) {
-		if err != nil {
-			return last, n, err
-		}
+	n, err := readHistory(ctx, sub, func(ev hub.Event) {
 		if p, ok := parseState(ev.Event); ok {
 			last = p
 		}
-		if seen++; seen == n {
-			break
-		}
-	}
-	return last, n, nil
+	})
+	return last, n, err
 }
 
 // parseState returns the task state that ev carries, or false when it

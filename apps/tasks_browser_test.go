@@ -12,14 +12,21 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/browsertest"
 	"github.com/heraldsse/herald/internal/testenv"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // browserServer serves apps made with opts, on a hub made with hopts, on a
-// loopback server, and returns its URL and a chromedp tab. Cleanups stop
-// the browser first, then close the apps and the hub, then the server.
+// loopback server, and returns its URL and a chromedp tab. The hub runs on
+// a memory log when hopts.Log is nil. Cleanups stop the browser first, then
+// close the apps and the hub, then the server and the log.
 func browserServer(t *testing.T, hopts hub.Options, opts apps.Options) (string, context.Context) {
 	t.Helper()
 	chromium := testenv.NeedChromium(t)
+	if hopts.Log == nil {
+		l := memory.New(memory.Options{})
+		t.Cleanup(func() { l.Close() })
+		hopts.Log = l
+	}
 	h, err := hub.New(hopts)
 	if err != nil {
 		t.Fatal(err)

@@ -9,19 +9,24 @@ import (
 
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // heraldImpl is herald itself: the real server.Server over a hub with its
-// default options, with the subscriber limits raised out of the way.
+// default options on a memory log with its defaults (what herald serve runs
+// with no flags), with the subscriber limits raised out of the way.
 type heraldImpl struct {
+	log *memory.Log
 	hub *hub.Hub
 	srv *server.Server
 }
 
 func newHerald() (*heraldImpl, error) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h, err := hub.New(hub.Options{Logger: logger})
+	log := memory.New(memory.Options{})
+	h, err := hub.New(hub.Options{Log: log, Logger: logger})
 	if err != nil {
+		log.Close()
 		return nil, err
 	}
 	srv, err := server.New(server.Options{
@@ -34,9 +39,10 @@ func newHerald() (*heraldImpl, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = h.Close(ctx)
+		log.Close()
 		return nil, err
 	}
-	return &heraldImpl{hub: h, srv: srv}, nil
+	return &heraldImpl{log: log, hub: h, srv: srv}, nil
 }
 
 func (x *heraldImpl) handler() http.Handler   { return x.srv }
@@ -53,4 +59,5 @@ func (x *heraldImpl) close() {
 	defer cancel()
 	_ = x.hub.Close(ctx)
 	_ = x.srv.Close(ctx)
+	x.log.Close()
 }

@@ -1,9 +1,7 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +11,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
+	"github.com/heraldsse/herald/api"
 	"github.com/heraldsse/herald/sse"
 )
 
@@ -141,19 +138,16 @@ type Conn struct {
 // wrapping [ErrInvalidURL] for a bad URL, or [sse.ErrInvalidID] for an
 // opts.LastEventID that holds CR, LF or NUL.
 func New(rawURL string, opts Options) (*Conn, error) {
-	u, err := url.Parse(rawURL)
+	u, err := parseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: %q", ErrInvalidURL, rawURL)
+		return nil, err
 	}
 	if err := (sse.Event{ID: opts.LastEventID}).Validate(); err != nil {
 		return nil, fmt.Errorf("client: Options.LastEventID: %w", err)
 	}
 	c := &Conn{
 		url:    rawURL,
-		shown:  redact(u),
+		shown:  api.RedactURL(u),
 		opts:   opts,
 		client: opts.HTTPClient,
 		logger: opts.Logger,
@@ -306,23 +300,20 @@ func (c *Conn) connect(ctx context.Context, yield func(sse.Event, error) bool) (
 	case resp.StatusCode == http.StatusNoContent:
 		return done, nil
 	case resp.StatusCode != http.StatusOK:
-		return fatal, statusError(c.shown, resp)
+		return fatal, statusError(http.MethodGet, c.shown, resp)
 	}
-	if ct := resp.Header.Get("Content-Type"); !isEventStream(ct) {
-		return fatal, fmt.Errorf("%w: GET %s: Content-Type %q", ErrContentType, c.shown, ct)
+	if mediaType(resp) != "text/event-stream" {
+		return fatal, fmt.Errorf("%w: GET %s: Content-Type %q", ErrContentType, c.shown, resp.Header.Get("Content-Type"))
 	}
 
-	var body io.Reader = resp.Body
-	if lastID != "" {
-		// A decoder's last event ID starts empty, but a browser's carries
-		// over from the previous connection: an event without an "id"
-		// field still reports it. An ID-only block ahead of the stream
-		// sets it; the stream's own byte order mark, which the decoder
-		// would only strip from the first line, is dropped here.
-		body = io.MultiReader(strings.NewReader("id: "+lastID+"\n\n"), &bomSkipper{r: resp.Body})
-	}
-	dec := sse.NewDecoder(body)
+	// A decoder's last event ID starts empty, but a browser's carries over
+	// from the previous connection: an event without an "id" field still
+	// reports it.
+	dec := sse.NewDecoder(resp.Body)
 	dec.SetMaxSize(c.opts.MaxEventSize)
+	if err := dec.SetLastEventID(lastID); err != nil {
+		return fatal, fmt.Errorf("client: GET %s: %w", c.shown, err) // New and the decoder only let valid IDs in
+	}
 	for {
 		ev, err := dec.Next()
 		c.commit(dec)
@@ -351,19 +342,6 @@ func (c *Conn) commit(dec *sse.Decoder) {
 	}
 }
 
-// redact returns u for errors and logs: without its password, and with the
-// value of an access_token query parameter (how a browser's EventSource
-// passes a token to herald) hidden.
-func redact(u *url.URL) string {
-	if q := u.Query(); q.Has("access_token") {
-		v := *u
-		q.Set("access_token", "REDACTED")
-		v.RawQuery = q.Encode()
-		u = &v
-	}
-	return u.Redacted()
-}
-
 // sleep waits d, or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -374,85 +352,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// isEventStream reports whether the essence of the MIME type ct (its type
-// and subtype, without parameters, in any case) is text/event-stream.
-func isEventStream(ct string) bool {
-	essence, _, _ := strings.Cut(ct, ";")
-	return strings.EqualFold(strings.TrimSpace(essence), "text/event-stream")
-}
-
-// statusError describes a response with a status other than 200 or 204,
-// with the explanation its body gives, read up to 4 KiB.
-func statusError(url string, resp *http.Response) *StatusError {
-	e := &StatusError{URL: url, StatusCode: resp.StatusCode, Status: resp.Status}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
-	ct = strings.ToLower(strings.TrimSpace(ct))
-	var msg string
-	switch {
-	case ct == "application/json" || strings.HasSuffix(ct, "+json"):
-		var v struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &v) == nil {
-			msg = v.Error
-		}
-	case strings.HasPrefix(ct, "text/") && ct != "text/html":
-		msg = string(body)
-	}
-	e.Message = oneLine(msg, 200)
-	return e
-}
-
-// oneLine turns s into one line of at most n runes, control characters
-// (line ends included) replaced by spaces, so a server's text cannot
-// garble a terminal.
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)), " ")
-	if r := []rune(s); len(r) > n {
-		s = string(r[:n]) + "…"
-	}
-	return s
-}
-
-var bom = []byte("\xEF\xBB\xBF")
-
-// bomSkipper reads r without one UTF-8 byte order mark at its start.
-type bomSkipper struct {
-	r       io.Reader
-	checked bool
-	head    []byte // bytes read while looking for the mark, still to return
-	err     error  // the error met while looking, returned after head
-}
-
-func (b *bomSkipper) Read(p []byte) (int, error) {
-	if !b.checked {
-		b.checked = true
-		var buf [3]byte
-		n := 0
-		for tries := 0; n < len(buf) && b.err == nil && bytes.HasPrefix(bom, buf[:n]) && tries < 100; tries++ {
-			var m int
-			m, b.err = b.r.Read(buf[n:])
-			n += m
-		}
-		if !bytes.Equal(buf[:n], bom) {
-			b.head = buf[:n]
-		}
-	}
-	if len(b.head) > 0 {
-		n := copy(p, b.head)
-		b.head = b.head[n:]
-		return n, nil
-	}
-	if b.err != nil {
-		return 0, b.err
-	}
-	return b.r.Read(p)
 }

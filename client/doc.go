@@ -15,4 +15,12 @@
 //		}
 //		fmt.Println(ev.Type, ev.Data)
 //	}
+//
+// [Publish] posts one event to a herald hub and returns its ID; a hub that
+// refuses it answers a [*StatusError] with herald's status and reason.
+// Requests and answers use the shapes of package api, which herald's
+// server decodes:
+//
+//	id, err := client.Publish(ctx, "http://localhost:8080",
+//		api.PublishRequest{Topic: "chat/lobby", Data: api.Text("hi")}, client.PublishOptions{})
 package client

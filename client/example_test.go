@@ -2,12 +2,17 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/heraldsse/herald/api"
 	"github.com/heraldsse/herald/client"
+	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // A server streams two events and ends the stream; the Conn reconnects
@@ -45,4 +50,29 @@ func ExampleConn_Events() {
 	// id=2 type="greeting" data=bonjour
 	// id=3 type="" data=again
 	// ended; last event ID 3
+}
+
+// Publish an event to a herald hub, and read why the hub refuses one.
+func ExamplePublish() {
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, _ := hub.New(hub.Options{Log: log})
+	srv, _ := server.New(server.Options{Hub: h})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close(context.Background()) // after the hub's Close, deferred next
+	defer h.Close(context.Background())
+	ctx := context.Background()
+
+	id, err := client.Publish(ctx, ts.URL, api.PublishRequest{Topic: "chat/lobby", Data: api.Text("hi")}, client.PublishOptions{})
+	fmt.Println(id != "", err)
+
+	_, err = client.Publish(ctx, ts.URL, api.PublishRequest{Topic: "chat/*", Data: api.Text("hi")}, client.PublishOptions{})
+	var se *client.StatusError
+	if errors.As(err, &se) {
+		fmt.Println(se.StatusCode, se.Message)
+	}
+	// Output:
+	// true <nil>
+	// 400 hub: invalid topic "chat/*": '*' is a wildcard, for subscribing only
 }

@@ -1,6 +1,9 @@
 // Package hub is herald's publish/subscribe core: events published on
 // topics are appended to a [store.Log], and every subscriber whose patterns
-// match a topic receives them, in log order, through a bounded queue.
+// match a topic receives them, in log order, through a bounded queue. The
+// caller opens the log (store/memory for one process, store/bolt for a
+// file, store/redis for several nodes), passes it in [Options].Log, and
+// closes it after [Hub.Close]; the hub never imports or closes a store.
 //
 // A publisher never waits for a subscriber: each event is encoded once and
 // the same bytes are handed to every matching subscriber's queue without

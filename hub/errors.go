@@ -1,6 +1,10 @@
 package hub
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/heraldsse/herald/internal/topic"
+)
 
 var (
 	// ErrClosed is returned by Publish and Subscribe after Close has been
@@ -14,8 +18,10 @@ var (
 
 	// ErrInvalidTopic is returned when a topic or pattern is malformed: empty,
 	// too long, with an empty segment, a control character, or a misplaced
-	// wildcard.
-	ErrInvalidTopic = errors.New("hub: invalid topic")
+	// wildcard. It is the topic validator's own error, so a message names
+	// the topic and the reason once: hub: invalid topic "a//b": empty
+	// segment.
+	ErrInvalidTopic = topic.ErrInvalid
 
 	// ErrInvalidMessage is returned by Publish when the message cannot be
 	// sent as an event: a type with CR or LF, a reserved "herald:" type, or
@@ -39,4 +45,16 @@ var (
 	// ErrUnsubscribed is the error of a subscription ended by its own Close
 	// or by the end of the context it was made with.
 	ErrUnsubscribed = errors.New("hub: unsubscribed")
+
+	// ErrUnavailable is in the chain of an error from Publish or Subscribe
+	// when the hub's log could not be reached (the log's error wraps
+	// store.ErrUnavailable) or was closed under the hub (store.ErrClosed).
+	// The event was not stored, or not known to be; the caller may retry.
+	ErrUnavailable = errors.New("hub: log unavailable")
+
+	// ErrBusy is in the chain of an error from Publish when the log had no
+	// room for the event before the context ended: subscribers' dispatch is
+	// behind, and the log pushes back rather than overrun it. The event was
+	// not stored; the caller may retry shortly.
+	ErrBusy = errors.New("hub: busy: dispatch is behind")
 )

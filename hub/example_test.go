@@ -5,10 +5,14 @@ import (
 	"fmt"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 func ExampleHub_Subscribe() {
-	h, err := hub.New(hub.Options{})
+	// The hub runs on a log its caller opens, and closes after the hub.
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, err := hub.New(hub.Options{Log: log})
 	if err != nil {
 		panic(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"github.com/heraldsse/herald/internal/topic"
 	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
-	"github.com/heraldsse/herald/store/memory"
 )
 
 // TypeGap is the type of the event a subscriber receives first when the
@@ -33,11 +31,14 @@ const TypeReplayed = "herald:replayed"
 // ReservedTypePrefix starts every event type the hub reserves for itself.
 const ReservedTypePrefix = "herald:"
 
-// Options configures a [Hub]. The zero value is ready to use.
+// Options configures a [Hub]. Log is required; the zero value of every
+// other field means its default.
 type Options struct {
-	// Log stores events for replay and carries them to subscribers. Nil
-	// means an in-memory log with its defaults (see store/memory), which
-	// the hub closes on Close; a Log passed in is not closed by the hub.
+	// Log stores events for replay and carries them to subscribers:
+	// store/memory for one process, store/bolt for history that survives
+	// a restart, store/redis for several nodes. It is required. The hub
+	// never closes it: whoever opened it closes it, after [Hub.Close]
+	// has returned.
 	Log store.Log
 	// QueueSize is how many events a subscriber may have pending before it
 	// is disconnected as too slow. Zero means 1,000.
@@ -102,9 +103,8 @@ type Stats struct {
 // Hub routes published events to subscribers. Create one with [New] and
 // release it with [Hub.Close]. A Hub is safe for concurrent use.
 type Hub struct {
-	opts    Options
-	log     store.Log
-	ownsLog bool
+	opts Options
+	log  store.Log
 
 	mu     sync.RWMutex
 	index  topic.Index[*Subscription]
@@ -121,29 +121,35 @@ type Hub struct {
 	dispatchedTo store.ID      // the last ID the follower dispatched
 	drained      chan struct{} // closed when dispatchedTo reaches appendedTo
 
+	replayer replayer // reads history pages for replaying subscriptions
+
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
 	published, dispatched, delivered, slow, replays, gaps atomic.Uint64
 }
 
-// New creates a hub and starts the goroutine it owns, which follows the
-// log and dispatches its events.
+// New creates a hub on opts.Log and starts the goroutine it owns, which
+// follows the log and dispatches its events. It returns an error when
+// opts.Log is nil.
 func New(opts Options) (*Hub, error) {
+	if opts.Log == nil {
+		return nil, errors.New("hub: new: Options.Log is nil; open a store.Log (store/memory for one process) and pass it")
+	}
 	opts.setDefaults()
 	h := &Hub{
 		opts: opts,
 		log:  opts.Log,
 		subs: make(map[*Subscription]struct{}),
 	}
-	if h.log == nil {
-		h.log = memory.New(memory.Options{})
-		h.ownsLog = true
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel
 	follow := h.log.Follow(ctx) // fixes the starting point now, before any Publish
 	h.wg.Go(func() { h.follow(follow) })
+	h.replayer.wake = make(chan struct{}, 1)
+	for range replayReaders {
+		h.wg.Go(func() { h.replayer.run(ctx) })
+	}
 	return h, nil
 }
 
@@ -152,13 +158,15 @@ func New(opts Options) (*Hub, error) {
 // happens without the publisher waiting for any of them.
 //
 // Errors wrap [ErrInvalidTopic], [ErrInvalidMessage], [ErrTooLarge],
-// [ErrClosed], or the log's error (such as [store.ErrUnavailable]).
+// [ErrClosed], or the log's error, marked [ErrUnavailable] when the log
+// could not be reached or was closed, and [ErrBusy] when the log had no
+// room before ctx ended (publishers outrun dispatch; docs/replay.md).
 func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 	if err := topic.Validate(m.Topic); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidTopic, err)
+		return "", fmt.Errorf("hub: %w", err)
 	}
 	if err := h.validate(m); err != nil {
-		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, err)
+		return "", err
 	}
 	h.mu.RLock()
 	if h.closed {
@@ -171,7 +179,7 @@ func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 
 	e, err := h.log.Append(ctx, m.Topic, sse.Event{Type: m.Type, Data: m.Data, Retry: m.Retry})
 	if err != nil {
-		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, err)
+		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, logError(err))
 	}
 	h.published.Add(1)
 	h.noteAppended(e.ID)
@@ -187,7 +195,7 @@ func (h *Hub) validate(m Message) error {
 	case m.Retry < 0:
 		return fmt.Errorf("%w: negative retry %v", ErrInvalidMessage, m.Retry)
 	case len(m.Data) > h.opts.MaxDataSize:
-		return fmt.Errorf("%w: %d bytes of data, limit %d", ErrTooLarge, len(m.Data), h.opts.MaxDataSize)
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(m.Data), h.opts.MaxDataSize)
 	}
 	return nil
 }
@@ -218,24 +226,9 @@ type item struct {
 	wire  []byte
 }
 
-func encode(e store.Entry) []byte {
-	ev := e.Event
-	ev.ID = ""
-	b := make([]byte, 0, 32+len(ev.Type)+len(ev.Data)+len(ev.Data)/32)
-	b = append(b, "id: "...)
-	b = e.ID.Append(b)
-	b = append(b, '\n')
-	b, err := sse.AppendEvent(b, ev)
-	if err != nil {
-		// Publish validated the event; a log that hands back an invalid
-		// one is corrupt. Send what cannot break the stream.
-		b, _ = sse.AppendEvent(b[:0], sse.Event{Type: "herald:invalid"})
-	}
-	return b
-}
-
 func (h *Hub) dispatch(e store.Entry) {
-	it := &item{entry: e, wire: encode(e)}
+	wire := appendEntry(make([]byte, 0, 32+len(e.Event.Type)+len(e.Event.Data)+len(e.Event.Data)/32), e)
+	it := &item{entry: e, wire: wire}
 	h.mu.RLock()
 	h.dispatched.Add(1)
 	h.seq++
@@ -341,9 +334,9 @@ func (h *Hub) Ping(ctx context.Context) error {
 // from now on; publishes in flight finish and reach their subscribers;
 // then every subscription ends with [ErrClosed] (its stream's last words
 // are what it has pending and a jittered retry hint, see
-// [Subscription.AppendPending]); then the hub's goroutine stops and, if
-// the hub created its log, the log is closed. Close returns ctx's error if ctx ends first,
-// having still ended every subscription.
+// [Subscription.AppendPending]); then the hub's goroutine stops. The log is
+// left open for its owner to close. Close returns ctx's error if ctx ends
+// first, having still ended every subscription.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if h.closed {
@@ -375,9 +368,6 @@ func (h *Hub) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		return errors.Join(err, ctx.Err())
-	}
-	if c, ok := h.log.(io.Closer); ok && h.ownsLog {
-		err = errors.Join(err, c.Close())
 	}
 	return err
 }

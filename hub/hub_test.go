@@ -6,16 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/store"
 	"github.com/heraldsse/herald/store/memory"
 )
 
+// newHub returns a hub on opts, on a memory log when opts.Log is nil, and
+// closes both at the end of the test.
 func newHub(t testing.TB, opts hub.Options) *hub.Hub {
 	t.Helper()
+	if opts.Log == nil {
+		l := memory.New(memory.Options{})
+		t.Cleanup(func() { l.Close() }) // after the hub's Close, registered below
+		opts.Log = l
+	}
 	h, err := hub.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -211,12 +220,6 @@ func TestFromStart(t *testing.T) {
 func TestGap(t *testing.T) {
 	log := memory.New(memory.Options{MaxEntries: 5})
 	h := newHub(t, hub.Options{Log: log})
-	// A log from an earlier run: its epoch (creation time) differs.
-	other := memory.New(memory.Options{Now: func() time.Time { return time.Now().Add(-time.Hour) }})
-	foreign, err := other.Append(t.Context(), "a", sseEvent("x"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Publish in step with a reader, so the hub's follower is never more
 	// than the log's five entries behind (which would be an overrun).
 	pace, _ := h.Subscribe(t.Context(), hub.SubscribeRequest{Topics: []string{"a"}})
@@ -226,12 +229,16 @@ func TestGap(t *testing.T) {
 		publish(t, h, "a", strconv.Itoa(i))
 		collect(t, pace, 1)
 	}
+	// An ID from an earlier run of the log: its epoch (creation time)
+	// differs.
+	foreign := mustParse(t, first)
+	foreign.Major -= uint64(time.Hour.Milliseconds())
 	tests := []struct {
 		name, lastID, reason string
 	}{
 		{"not an id", "hello", "unknown"},
 		{"empty-looking id", "-", "unknown"},
-		{"another epoch", foreign.ID.String(), "unknown"},
+		{"another epoch", foreign.String(), "unknown"},
 		{"evicted", first, "evicted"},
 	}
 	for _, tt := range tests {
@@ -342,7 +349,9 @@ func TestSlowSubscriberIsCutOffOthersKeepPace(t *testing.T) {
 }
 
 func TestCloseDeliversInFlightThenEnds(t *testing.T) {
-	h, err := hub.New(hub.Options{})
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, err := hub.New(hub.Options{Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,6 +361,9 @@ func TestCloseDeliversInFlightThenEnds(t *testing.T) {
 	}
 	if err := h.Close(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	if err := log.Ping(t.Context()); err != nil {
+		t.Errorf("log after the hub's Close: %v; the hub must leave it open for its owner", err)
 	}
 	var n int
 	for _, err := range sub.Events(t.Context()) {
@@ -388,5 +400,37 @@ func TestSubscriptionEndsWithContext(t *testing.T) {
 	}
 	if n := h.Stats().Subscribers; n != 0 {
 		t.Errorf("Subscribers after cancel = %d, want 0", n)
+	}
+}
+
+// TestNewNeedsLog checks that a hub is not made without a log: the caller
+// chooses and owns the store.
+func TestNewNeedsLog(t *testing.T) {
+	h, err := hub.New(hub.Options{QueueSize: 10})
+	if err == nil || h != nil || !strings.Contains(err.Error(), "Options.Log") {
+		t.Errorf("New without a Log = %v, %v; want no hub and an error naming Options.Log", h, err)
+	}
+}
+
+// TestLogUnavailable checks that a log that cannot serve (here, closed
+// under the hub) makes Publish and a resuming Subscribe fail with errors
+// that are ErrUnavailable and still the log's own, and that other errors
+// are not.
+func TestLogUnavailable(t *testing.T) {
+	log := memory.New(memory.Options{})
+	h := newHub(t, hub.Options{Log: log})
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.Publish(t.Context(), hub.Message{Topic: "a", Data: "x"})
+	if !errors.Is(err, hub.ErrUnavailable) || !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Publish on a closed log = %v, want an error wrapping ErrUnavailable and store.ErrClosed", err)
+	}
+	_, err = h.Subscribe(t.Context(), hub.SubscribeRequest{Topics: []string{"a"}, LastEventID: "1-1"})
+	if !errors.Is(err, hub.ErrUnavailable) || !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Subscribe with a last event ID on a closed log = %v, want an error wrapping ErrUnavailable and store.ErrClosed", err)
+	}
+	if _, err := h.Publish(t.Context(), hub.Message{Topic: "a//b"}); errors.Is(err, hub.ErrUnavailable) {
+		t.Errorf("Publish to a bad topic = %v, which is not ErrUnavailable", err)
 	}
 }

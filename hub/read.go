@@ -5,7 +5,6 @@ import (
 	"errors"
 	"iter"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/heraldsse/herald/sse"
@@ -63,28 +62,42 @@ func (s *Subscription) AppendPending(buf []byte) (_ []byte, ended bool) {
 	return s.appendEvents(buf), false
 }
 
-// appendEvents appends the wire bytes of every pending event.
+// appendEvents appends the wire bytes of what is pending: the backlog of
+// a replay (history and notices) if there is one, else the live queue. A
+// reader woken again comes back for the queue (or the next page).
 func (s *Subscription) appendEvents(buf []byte) []byte {
 	s.mu.Lock()
-	gap, replay, mark := s.gap, s.replay, s.mark
-	s.gap, s.replay, s.mark = nil, nil, false
-	s.mu.Unlock()
-	// History is encoded outside the lock: it can be long, and the
-	// follower queues live events meanwhile.
-	if gap != nil {
-		buf, _ = sse.AppendEvent(buf, *gap)
+	backlog, next := s.takeBacklogLocked()
+	if len(backlog) > 0 {
+		// History is encoded outside the lock; live events wait for the
+		// next read, since they come after it.
+		var wake func()
+		if len(s.queue) > 0 {
+			wake = s.signalLocked()
+		}
+		s.mu.Unlock()
+		if next {
+			s.h.replayer.enqueue(s)
+		}
+		n := 0
+		for _, p := range backlog {
+			if p.notice != nil {
+				buf, _ = sse.AppendEvent(buf, *p.notice)
+				continue
+			}
+			buf = appendEntry(buf, p.entry)
+			n++
+		}
+		s.h.delivered.Add(uint64(n))
+		if wake != nil {
+			wake()
+		}
+		return buf
 	}
-	for _, e := range replay {
-		buf = appendEntry(buf, e)
-	}
-	if mark {
-		buf, _ = sse.AppendEvent(buf, s.replayedEvent())
-	}
-	n := len(replay)
 	// Live events' bytes are copied under the lock, so the queue array is
 	// reused in place: a subscriber holds one array, grown only by a burst
 	// larger than any before.
-	s.mu.Lock()
+	n := 0
 	for i, it := range s.queue {
 		if it.entry.ID.Compare(s.threshold) > 0 {
 			buf = append(buf, it.wire...)
@@ -94,8 +107,18 @@ func (s *Subscription) appendEvents(buf []byte) []byte {
 	}
 	s.queue = s.queue[:0]
 	s.mu.Unlock()
+	if next {
+		s.h.replayer.enqueue(s)
+	}
 	s.h.delivered.Add(uint64(n))
 	return buf
+}
+
+// hasPending reports whether a backlog or live events wait to be read.
+func (s *Subscription) hasPending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.backlog) > 0 || len(s.queue) > 0
 }
 
 // appendEnd appends what a stream sends when its subscription has ended
@@ -105,7 +128,9 @@ func (s *Subscription) appendEnd(buf []byte, err error) []byte {
 	case errors.Is(err, ErrSlowSubscriber), errors.Is(err, ErrOverrun):
 		buf = sse.AppendComment(buf, "herald: disconnected: "+err.Error()+"; reconnect with Last-Event-ID to resume")
 	case errors.Is(err, ErrClosed):
-		buf = s.appendEvents(buf)
+		for s.hasPending() {
+			buf = s.appendEvents(buf)
+		}
 		retry := s.h.opts.Retry
 		buf = sse.AppendRetry(buf, retry+time.Duration(rand.Int64N(int64(retry)+1)))
 	}
@@ -117,14 +142,6 @@ func (s *Subscription) appendEnd(buf []byte, err error) []byte {
 		buf = sse.AppendComment(buf, farewell)
 	}
 	return buf
-}
-
-// replayedEvent is the TypeReplayed marker.
-func (s *Subscription) replayedEvent() sse.Event {
-	s.mu.Lock()
-	n := s.replayed
-	s.mu.Unlock()
-	return sse.Event{Type: TypeReplayed, Data: `{"count":` + strconv.Itoa(n) + `}`}
 }
 
 // Release drops the queue arrays a subscription kept from its last burst
@@ -144,15 +161,16 @@ func (s *Subscription) Release() {
 	s.busy = false
 }
 
+// appendEntry appends e's wire form, with its log ID, to buf: the one
+// encoding of every event the hub sends, live or replayed.
 func appendEntry(buf []byte, e store.Entry) []byte {
-	buf = append(buf, "id: "...)
-	buf = e.ID.Append(buf)
-	buf = append(buf, '\n')
-	ev := e.Event
-	ev.ID = ""
-	out, err := sse.AppendEvent(buf, ev)
+	var idBuf [48]byte // two uint64s and a dash: it stays on the stack
+	id := e.ID.Append(idBuf[:0])
+	out, err := sse.AppendEventID(buf, id, e.Event)
 	if err != nil {
-		out, _ = sse.AppendEvent(buf, sse.Event{Type: "herald:invalid"})
+		// Publish validated the event; a log that hands back an invalid
+		// one is corrupt. Send what cannot break the stream.
+		out, _ = sse.AppendEventID(buf, id, sse.Event{Type: "herald:invalid"})
 	}
 	return out
 }
@@ -184,15 +202,20 @@ func (s *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 	}
 }
 
-// take removes everything pending.
-func (s *Subscription) take() (gap *sse.Event, replay []store.Entry, mark bool, queue []*item, threshold store.ID) {
+// take removes everything pending: the backlog of a replay, and the live
+// queue, whose events all come after it.
+func (s *Subscription) take() (backlog []pending, queue []*item, threshold store.ID) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.signaled = false
-	gap, replay, mark, queue = s.gap, s.replay, s.mark, s.queue
-	s.gap, s.replay, s.mark = nil, nil, false
+	backlog, next := s.takeBacklogLocked()
+	queue = s.queue
 	s.queue, s.spare = s.spare[:0], nil
-	return gap, replay, mark, queue, s.threshold
+	threshold = s.threshold
+	s.mu.Unlock()
+	if next {
+		s.h.replayer.enqueue(s)
+	}
+	return backlog, queue, threshold
 }
 
 // recycle gives a drained queue back for reuse.
@@ -206,17 +229,16 @@ func (s *Subscription) recycle(q []*item) {
 }
 
 func (s *Subscription) yieldPending(yield func(Event, error) bool) bool {
-	gap, replay, mark, queue, threshold := s.take()
-	var evs []Event
-	if gap != nil {
-		evs = append(evs, Event{Event: *gap})
-	}
-	for _, e := range replay {
-		evs = append(evs, entryEvent(e))
-	}
-	delivered := len(replay)
-	if mark {
-		evs = append(evs, Event{Event: s.replayedEvent()})
+	backlog, queue, threshold := s.take()
+	evs := make([]Event, 0, len(backlog)+len(queue))
+	delivered := 0
+	for _, p := range backlog {
+		if p.notice != nil {
+			evs = append(evs, Event{Event: *p.notice})
+			continue
+		}
+		evs = append(evs, entryEvent(p.entry))
+		delivered++
 	}
 	for _, it := range queue {
 		if it.entry.ID.Compare(threshold) > 0 {

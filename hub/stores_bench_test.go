@@ -27,7 +27,7 @@ func benchStores(b *testing.B) []struct {
 	}{
 		{"memory", func(b *testing.B) store.Log { return memory.New(memory.Options{MaxEntries: 1 << 16}) }},
 		{"bolt", func(b *testing.B) store.Log {
-			l, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), &bolt.Options{MaxEntries: 1 << 16})
+			l, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{MaxEntries: 1 << 16})
 			if err != nil {
 				b.Fatal(err)
 			}

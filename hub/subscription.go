@@ -2,8 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -26,11 +24,12 @@ type SubscribeRequest struct {
 	// matches Topics before the live ones: the current state of a topic
 	// whose history is its state, such as a task's progress.
 	FromStart bool
-	// MarkReplayed, when LastEventID is set, has the subscription send an
-	// event of type [TypeReplayed] right after the replayed history (and
-	// before any live event), whose data says how many events were
-	// replayed: {"count": N}. A client learns from it that it has caught
-	// up, and how much it had missed.
+	// MarkReplayed, when the subscription replays (LastEventID or
+	// FromStart), has it send an event of type [TypeReplayed] right after
+	// the replayed history and before any live event, whose data says how
+	// many events were replayed: {"count": N}. A client learns from it
+	// that it has caught up, and how much it had missed; a program reading
+	// a topic's history with Events knows where the history ends.
 	MarkReplayed bool
 }
 
@@ -60,14 +59,12 @@ type Subscription struct {
 	lastSeq  uint64 // the hub's follower only
 
 	mu        sync.Mutex
-	gap       *sse.Event    // a herald:gap event to send first
-	replay    []store.Entry // history still to send, in log order
-	queue     []*item       // live events still to send
+	replay    replayState
+	backlog   []pending // replayed history and notices still to send, in order, before the queue
+	queue     []*item   // live events still to send
 	spare     []*item
 	busy      bool     // an event was queued since the last Release
 	threshold store.ID // live events at or before it were replayed, or were before the client's ID
-	replayed  int      // how many history events the subscription started with
-	mark      bool     // a TypeReplayed event is due after the replayed history
 	started   bool     // the stream's opening retry hint was read
 	signaled  bool     // the reader was woken and has not read since
 	wake      func()   // wakes the reader: Notify's function, else a send on ready
@@ -80,41 +77,50 @@ type Subscription struct {
 }
 
 // Subscribe registers a subscription for req.Topics. When req.LastEventID
-// is set (or req.FromStart), it reads the history to replay before
-// returning, so the subscription starts with it; an ID the log cannot
-// resume from makes the subscription start with a [TypeGap] event and then
-// everything the log still holds for its topics.
+// is set (or req.FromStart), the subscription first replays the history
+// after that ID (or all of it), read a page at a time as its reader drains
+// it (docs/replay.md), then goes on with live events, with no gap and no
+// duplicate between the two. Subscribe reads the first page before
+// returning, so a log that cannot be read fails it. An ID the log cannot
+// resume from, or history that no longer reaches back to it, makes the
+// subscription start with a [TypeGap] event; what history still holds
+// follows.
 //
 // The subscription ends when ctx ends, or on [Subscription.Close]. Errors
 // wrap [ErrInvalidTopic], [ErrTooManyTopics], [ErrClosed], or the log's
-// error reading history.
+// error reading history, marked [ErrUnavailable] when the log could not be
+// reached.
 func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscription, error) {
 	if len(req.Topics) == 0 {
 		return nil, fmt.Errorf("%w: no topic given", ErrTooManyTopics)
 	}
 	if len(req.Topics) > h.opts.MaxTopics {
-		return nil, fmt.Errorf("%w: %d topics, limit %d", ErrTooManyTopics, len(req.Topics), h.opts.MaxTopics)
+		return nil, fmt.Errorf("%w: %d, limit %d", ErrTooManyTopics, len(req.Topics), h.opts.MaxTopics)
 	}
 	patterns := slices.Clone(req.Topics)
 	slices.Sort(patterns)
 	patterns = slices.Compact(patterns)
 	for _, p := range patterns {
 		if err := topic.ValidatePattern(p); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidTopic, err)
+			return nil, fmt.Errorf("hub: %w", err)
 		}
 	}
 	s := &Subscription{
 		h:        h,
 		patterns: patterns,
-		mark:     req.MarkReplayed && req.LastEventID != "",
 		ready:    make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	s.wake = s.wakeReady
+	resume := req.LastEventID != "" || req.FromStart
+	if resume {
+		s.replay.start(req.LastEventID, req.MarkReplayed)
+	}
 
-	// The replay seam: register first, so the queue collects every live
-	// event from now on; then read history up to the head. Live events at
-	// or before the last ID history showed are dropped when drained.
+	// The replay seam: register first, in replay mode, so the follower
+	// notes every live event for it from now on; history is then read up
+	// to the head, and past every event the follower noted, before live
+	// events are queued (docs/replay.md).
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -126,10 +132,11 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
 
-	if req.LastEventID != "" || req.FromStart {
-		if err := s.readHistory(ctx, req.LastEventID); err != nil {
+	if resume {
+		h.replays.Add(1)
+		if err := s.readPage(ctx, firstPage); err != nil {
 			s.End(err)
-			return nil, fmt.Errorf("hub: replay after %.64q: %w", req.LastEventID, err)
+			return nil, fmt.Errorf("hub: replay after %.64q: %w", req.LastEventID, logError(err))
 		}
 	}
 	s.mu.Lock()
@@ -138,77 +145,6 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	}
 	s.mu.Unlock()
 	return s, nil
-}
-
-func (s *Subscription) readHistory(ctx context.Context, lastID string) error {
-	h := s.h
-	var from store.ID
-	var gapReason string
-	if lastID != "" {
-		id, err := store.ParseID(lastID)
-		if err != nil {
-			gapReason = "unknown"
-		}
-		from = id
-	}
-	var replay []store.Entry
-	var head store.ID
-	read := func(after store.ID) error {
-		for e, err := range h.log.After(ctx, after) {
-			if err != nil {
-				return err
-			}
-			head = e.ID
-			if s.matches(e.Topic) {
-				replay = append(replay, e)
-			}
-		}
-		return nil
-	}
-	err := errors.New("not read")
-	if gapReason == "" {
-		err = read(from)
-		switch {
-		case errors.Is(err, store.ErrUnknownID):
-			gapReason = "unknown"
-		case errors.Is(err, store.ErrEvicted):
-			gapReason = "evicted"
-		}
-	}
-	if gapReason != "" {
-		from = store.ID{}
-		replay, head = replay[:0], store.ID{}
-		err = read(from)
-	}
-	if err != nil {
-		return err
-	}
-	if head.Compare(from) < 0 {
-		head = from
-	}
-
-	s.mu.Lock()
-	if gapReason != "" {
-		data, _ := json.Marshal(struct {
-			LastEventID string `json:"lastEventId"`
-			Reason      string `json:"reason"`
-		}{lastID, gapReason})
-		s.gap = &sse.Event{Type: TypeGap, Data: string(data)}
-		h.gaps.Add(1)
-	}
-	s.replay = replay
-	s.replayed = len(replay)
-	s.threshold = head
-	h.replays.Add(1)
-	var wake func()
-	if s.gap != nil || len(replay) > 0 || s.mark {
-		wake = s.signalLocked()
-	}
-	s.mu.Unlock()
-	if wake != nil {
-		wake()
-	}
-	return nil
 }
 
 func (s *Subscription) matches(t string) bool {
@@ -226,6 +162,13 @@ func (s *Subscription) matches(t string) bool {
 func (s *Subscription) push(it *item) bool {
 	s.mu.Lock()
 	if s.err != nil {
+		s.mu.Unlock()
+		return true
+	}
+	if s.replay.active {
+		// History is still being read, and will be read past this
+		// event: nothing is queued while a client catches up.
+		s.replay.saw(it.entry.ID)
 		s.mu.Unlock()
 		return true
 	}
@@ -293,13 +236,13 @@ func (s *Subscription) End(err error) {
 	wake()
 }
 
-// Replayed returns how many events of history the subscription started
-// with (not counting a [TypeGap] notice): zero when it asked for no replay
-// or history held nothing for its topics.
+// Replayed returns how many events of history the subscription has read
+// so far (not counting notices such as [TypeGap]): zero when it asked for
+// no replay or history held nothing for its topics.
 func (s *Subscription) Replayed() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.replayed
+	return s.replay.count
 }
 
 // Close ends the subscription with [ErrUnsubscribed]. It is safe to call

@@ -20,6 +20,7 @@ import (
 	"github.com/heraldsse/herald/internal/testenv"
 	"github.com/heraldsse/herald/js"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 const testSecret = "herald-js-browser-test-secret-0123456789"
@@ -60,7 +61,7 @@ window.sub = subscribe("/events", q.getAll("topic"), options);
 func browserHub(t *testing.T, pages map[string]string) (string, *hub.Hub, *server.Server, context.Context) {
 	t.Helper()
 	chromium := testenv.NeedChromium(t)
-	h, err := hub.New(hub.Options{Retry: 200 * time.Millisecond})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{}), Retry: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

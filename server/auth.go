@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/heraldsse/herald/api"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/topic"
 )
@@ -118,7 +118,7 @@ func newAuth(opts AuthOptions) (*auth, error) {
 	}
 	for _, p := range opts.AnonymousSubscribe {
 		if err := topic.ValidatePattern(p); err != nil {
-			return nil, fmt.Errorf("server: anonymous subscribe pattern: %w", err)
+			return nil, fmt.Errorf("server: AnonymousSubscribe: %w", err)
 		}
 	}
 	a.anonymous = opts.AnonymousSubscribe
@@ -314,19 +314,6 @@ func covers(c, r string) bool {
 	}
 }
 
-// redactURL returns u as a string with the value of every access_token
-// query parameter replaced, for logs.
-func redactURL(u *url.URL) string {
-	q := u.Query()
-	if !q.Has("access_token") {
-		return u.String()
-	}
-	q.Set("access_token", "REDACTED")
-	v := *u
-	v.RawQuery = q.Encode()
-	return v.String()
-}
-
 // refuse answers a request auth refused, and logs it without its token
 // (a refused publish is logged once, by [Server.publish]).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, e *authError) {
@@ -334,12 +321,12 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, e *authError) {
 		e.write(w)
 		return
 	}
-	s.logger(r).Debug("request refused", "method", r.Method, "url", redactURL(r.URL), "client", clientAddr(r), "status", e.status, "reason", e.msg)
+	s.logger(r).Debug("request refused", "method", r.Method, "url", api.RedactURL(r.URL), "client", clientAddr(r), "status", e.status, "reason", e.msg)
 	e.write(w)
 }
 
-// expireAt ends sub after d, when its token expires, which makes
-// [hub.Subscription.Stream] return. The returned stop cancels the timer, or
+// expireAt ends sub after d, when its token expires, which ends its
+// stream. The returned stop cancels the timer, or
 // waits for it if it has fired, and reports whether it fired; the handler
 // then tells the client why in a comment.
 func expireAt(sub *hub.Subscription, d time.Duration) (stop func() (expired bool)) {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -290,7 +291,7 @@ func TestAuthStreamOutlivingToken(t *testing.T) {
 func TestAuthTokenNotLogged(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestAuthOptionsRejected(t *testing.T) {
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,6 @@ import "net/http"
 // Covers exposes covers to the black-box tests.
 var Covers = covers
 
-// RedactURL exposes redactURL to the black-box tests.
-var RedactURL = redactURL
-
 // Authorize runs auth as configured by opts on a GET /events request for
 // topics carrying tok as a Bearer token, and returns the status it would
 // answer: 0 when allowed. It panics when opts are invalid.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // FuzzPublishBody posts arbitrary bodies with each content type and checks
@@ -28,7 +29,7 @@ func FuzzPublishBody(f *testing.F) {
 		f.Add(seed, uint8(0))
 		f.Add(seed, uint8(1))
 	}
-	h, err := hub.New(hub.Options{MaxDataSize: 1 << 10})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{}), MaxDataSize: 1 << 10})
 	if err != nil {
 		f.Fatal(err)
 	}

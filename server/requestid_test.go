@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // lockedBuffer is a bytes.Buffer safe for concurrent use.
@@ -52,7 +53,7 @@ func TestRequestIDPublishLog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, err := hub.New(hub.Options{})
+			h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 			if err != nil {
 				t.Fatal(err)
 			}

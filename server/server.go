@@ -17,10 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldsse/herald/api"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/conn"
 	"github.com/heraldsse/herald/sse"
-	"github.com/heraldsse/herald/store"
 )
 
 // Options configures a [Server]. Hub is required; every other field's zero
@@ -39,6 +39,11 @@ type Options struct {
 	// WriteTimeout bounds each write to a stream: a client that has not
 	// taken a write within it is cut off as too slow. Zero means 10 s.
 	WriteTimeout time.Duration
+	// PublishTimeout bounds how long a publish may take: a log that does
+	// not answer, or that pushes back because dispatch is behind
+	// (hub.ErrBusy), is answered 503 after it, with Retry-After for the
+	// latter. Zero means 5 s.
+	PublishTimeout time.Duration
 	// Heartbeat is how often a stream that carried nothing gets a comment,
 	// so proxies keep idle streams open and dead clients are found. Zero
 	// means 15 s; negative disables heartbeats.
@@ -86,6 +91,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxSubscribers <= 0 {
 		opts.MaxSubscribers = 10_000
+	}
+	if opts.PublishTimeout <= 0 {
+		opts.PublishTimeout = 5 * time.Second
 	}
 	if opts.MaxSubscribersPerClient <= 0 {
 		opts.MaxSubscribersPerClient = 100
@@ -159,10 +167,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "missing topic: give one or more ?topic= parameters")
 		return
 	}
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = q.Get("lastEventId")
-	}
+	lastID := sse.LastEventID(r)
 	var claims *Claims
 	if s.auth != nil {
 		var aerr *authError
@@ -227,7 +232,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		s.engine.Serve(c, head, sub, ended)
 		return
 	}
-	st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
+	st, err := sse.Open(w, r, sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
 	if err != nil {
 		sub.Close()
 		ended(err)
@@ -275,14 +280,6 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// publishBody is the JSON form of a publish request.
-type publishBody struct {
-	Topic string          `json:"topic"`
-	Type  string          `json:"type"`
-	Data  json.RawMessage `json:"data"`
-	Retry *int64          `json:"retry"` // milliseconds
 }
 
 // statusWriter remembers the status a handler answered with and, for an
@@ -357,12 +354,20 @@ func (s *Server) publishEvent(w *statusWriter, raw http.ResponseWriter, r *http.
 			return
 		}
 	}
-	id, err := s.opts.Hub.Publish(r.Context(), msg)
+	// A publish waits at most PublishTimeout, for a log that is slow to
+	// answer or that pushes back because dispatch is behind: then 503, and
+	// the publisher retries (nothing was stored for ErrBusy).
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.PublishTimeout)
+	defer cancel()
+	id, err := s.opts.Hub.Publish(ctx, msg)
 	if err != nil {
+		if errors.Is(err, hub.ErrBusy) {
+			w.Header().Set("Retry-After", "1")
+		}
 		writeError(w, statusOf(err), err.Error())
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+	writeJSON(w, http.StatusCreated, api.PublishResponse{ID: id})
 }
 
 type httpError struct {
@@ -410,7 +415,7 @@ func decodePublish(r *http.Request) (hub.Message, error) {
 func decodeJSON(body io.Reader) (hub.Message, error) {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	var b publishBody
+	var b api.PublishRequest
 	if err := dec.Decode(&b); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -429,12 +434,10 @@ func decodeJSON(body io.Reader) (hub.Message, error) {
 		return hub.Message{}, errors.New("missing topic")
 	}
 	m := hub.Message{Topic: b.Topic, Type: b.Type}
-	if b.Retry != nil {
-		if *b.Retry < 0 || *b.Retry > int64(24*time.Hour/time.Millisecond) {
-			return hub.Message{}, fmt.Errorf("retry must be between 0 and 86400000 milliseconds, got %d", *b.Retry)
-		}
-		m.Retry = time.Duration(*b.Retry) * time.Millisecond
+	if b.Retry < 0 || b.Retry > int64(24*time.Hour/time.Millisecond) {
+		return hub.Message{}, fmt.Errorf("retry must be between 0 and 86400000 milliseconds, got %d", b.Retry)
 	}
+	m.Retry = time.Duration(b.Retry) * time.Millisecond
 	switch {
 	case len(b.Data) == 0 || string(b.Data) == "null":
 	case b.Data[0] == '"':
@@ -451,14 +454,14 @@ func decodeJSON(body io.Reader) (hub.Message, error) {
 	return m, nil
 }
 
-// statusOf maps hub and store errors to HTTP statuses.
+// statusOf maps the hub's errors to HTTP statuses.
 func statusOf(err error) int {
 	switch {
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrInvalidMessage), errors.Is(err, hub.ErrTooManyTopics):
 		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, hub.ErrClosed), errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrUnavailable), errors.Is(err, hub.ErrBusy):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
@@ -510,5 +513,5 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	if sw, ok := w.(*statusWriter); ok {
 		sw.reason = msg
 	}
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, api.Error{Error: msg})
 }

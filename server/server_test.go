@@ -18,6 +18,8 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
 	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 type env struct {
@@ -26,8 +28,15 @@ type env struct {
 	ts  *httptest.Server
 }
 
+// newEnv serves a server made with sopts on a hub made with hopts, on a
+// memory log when hopts.Log is nil, and closes them at the end of the test.
 func newEnv(t testing.TB, hopts hub.Options, sopts server.Options) *env {
 	t.Helper()
+	if hopts.Log == nil {
+		l := memory.New(memory.Options{})
+		t.Cleanup(func() { l.Close() }) // after the hub's Close, registered below
+		hopts.Log = l
+	}
 	h, err := hub.New(hopts)
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +131,50 @@ func TestPublishAndSubscribe(t *testing.T) {
 	}
 	if r, ok := dec.Retry(); !ok || r != 3*time.Second {
 		t.Errorf("retry on open = %v %v, want 3s", r, ok)
+	}
+}
+
+// TestErrorMessages pins the exact body herald's API answers for a few
+// refusals, byte for byte: a wildcard topic, a malformed pattern, a
+// reserved type, data over the hub's limit, and too many topics. Each
+// says the thing refused and the reason once.
+func TestErrorMessages(t *testing.T) {
+	e := newEnv(t, hub.Options{MaxDataSize: 8, MaxTopics: 2}, server.Options{})
+	tests := []struct {
+		name, method, target, body string
+		status                     int
+		want                       string
+	}{
+		{"wildcard topic", "POST", "/events", `{"topic":"chat/*","data":"x"}`, 400,
+			`{"error":"hub: invalid topic \"chat/*\": '*' is a wildcard, for subscribing only"}`},
+		{"malformed pattern", "GET", "/events?topic=a/**/b", "", 400,
+			`{"error":"hub: invalid pattern \"a/**/b\": '**' before the last segment"}`},
+		{"reserved type", "POST", "/events", `{"topic":"chat","type":"herald:gap"}`, 400,
+			`{"error":"hub: invalid message: type \"herald:gap\" is reserved (types starting with \"herald:\" belong to the hub)"}`},
+		{"data too large", "POST", "/events", `{"topic":"chat","data":"123456789"}`, 413,
+			`{"error":"hub: data too large: 9 bytes, limit 8"}`},
+		{"too many topics", "GET", "/events?topic=a&topic=b&topic=c", "", 400,
+			`{"error":"hub: too many topics: 3, limit 2"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), tt.method, e.ts.URL+tt.target, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || string(body) != tt.want+"\n" || resp.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("%s %s = %d %s %q\nwant %d application/json %s", tt.method, tt.target, resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.status, tt.want)
+			}
+		})
 	}
 }
 
@@ -234,6 +287,48 @@ func checkJSONError(t *testing.T, resp *http.Response, status int) {
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("error Content-Type = %q, want application/json", ct)
+	}
+}
+
+// TestLogUnavailable checks that when the hub's log cannot serve (here,
+// closed under it) publishing and resuming answer 503 with a JSON error.
+func TestLogUnavailable(t *testing.T) {
+	log := memory.New(memory.Options{})
+	e := newEnv(t, hub.Options{Log: log}, server.Options{})
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := e.post(t, "application/json", `{"topic":"a","data":"x"}`); status != http.StatusServiceUnavailable || out["error"] == "" {
+		t.Errorf("POST /events on a closed log = %d %v, want 503 with a JSON error", status, out)
+	}
+	resp, _ := e.subscribe(t, "topic=a", http.Header{"Last-Event-Id": {"1-1"}})
+	checkJSONError(t, resp, http.StatusServiceUnavailable)
+}
+
+// busyLog is a memory log that pushes back on every append, as a log
+// does when dispatch is a full transport behind (store.ErrBusy).
+type busyLog struct{ *memory.Log }
+
+func (busyLog) Append(ctx context.Context, topic string, ev sse.Event) (store.Entry, error) {
+	return store.Entry{}, fmt.Errorf("busy log: append to %q: %w", topic, store.ErrBusy)
+}
+
+// TestPublishBusy checks that a log pushing back reaches the publisher as
+// 503 with Retry-After, so it retries shortly, rather than as a failure.
+func TestPublishBusy(t *testing.T) {
+	log := memory.New(memory.Options{})
+	t.Cleanup(func() { log.Close() })
+	e := newEnv(t, hub.Options{Log: busyLog{log}}, server.Options{})
+	resp, err := http.Post(e.ts.URL+"/events", "application/json", strings.NewReader(`{"topic":"a","data":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(out["error"], "busy") {
+		t.Errorf("POST /events to a busy log = %d, Retry-After %q, %v; want 503, 1, a JSON error saying busy",
+			resp.StatusCode, resp.Header.Get("Retry-After"), out)
 	}
 }
 

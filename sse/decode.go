@@ -77,6 +77,21 @@ func (d *Decoder) SetMaxSize(n int) {
 // Last-Event-ID when it reconnects.
 func (d *Decoder) LastEventID() string { return d.lastID }
 
+// SetLastEventID sets the stream's last event ID to id, as if an event
+// block carrying "id: id" had just been dispatched: events without an "id"
+// field report it until the stream sets another. A client that reconnects
+// seeds a new connection's Decoder with the ID it resumes from, as a
+// browser does, so an event sent without an ID after a reconnection
+// still reports it. It fails, changing nothing, with an error wrapping
+// [ErrInvalidID] when id contains CR, LF or NUL, which no stream could set.
+func (d *Decoder) SetLastEventID(id string) error {
+	if err := (Event{ID: id}).Validate(); err != nil {
+		return err
+	}
+	d.lastID, d.idBuf = id, id
+	return nil
+}
+
 // Retry returns the latest reconnection time the stream asked for, and false
 // if it has not asked. A "retry" field takes effect as soon as its line is
 // read, whether or not its event is dispatched.

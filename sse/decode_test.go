@@ -374,6 +374,70 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDecoderSetLastEventID checks that a seeded last event ID is what
+// events without an "id" field report, until the stream sets another, and
+// that a seed the stream could not have set is refused. Bad seeds tried:
+// LF, CR, CRLF and NUL in the ID.
+func TestDecoderSetLastEventID(t *testing.T) {
+	tests := []struct {
+		name   string
+		seed   string
+		in     string
+		want   []sse.Event
+		lastID string
+	}{
+		{name: "reported_by_events_without_id", seed: "41", in: "data: a\n\ndata: b\n\n",
+			want: []sse.Event{{ID: "41", Data: "a"}, {ID: "41", Data: "b"}}, lastID: "41"},
+		{name: "replaced_by_the_stream", seed: "41", in: "data: a\n\nid: 42\ndata: b\n\n",
+			want: []sse.Event{{ID: "41", Data: "a"}, {ID: "42", Data: "b"}}, lastID: "42"},
+		{name: "reset_by_an_empty_id", seed: "41", in: "id\ndata: a\n\n",
+			want: []sse.Event{{Data: "a"}}, lastID: ""},
+		{name: "kept_when_no_event_is_dispatched", seed: "41", in: "data: cut off", lastID: "41"},
+		{name: "kept_by_an_id_with_nul", seed: "41", in: "id: 4\x002\ndata: a\n\n",
+			want: []sse.Event{{ID: "41", Data: "a"}}, lastID: "41"},
+		{name: "bom_still_stripped", seed: "41", in: "\uFEFFdata: a\n\n",
+			want: []sse.Event{{ID: "41", Data: "a"}}, lastID: "41"},
+		{name: "empty_seed", seed: "", in: "data: a\n\n", want: []sse.Event{{Data: "a"}}},
+	}
+	for _, tt := range tests {
+		for _, rd := range readers {
+			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
+				d := sse.NewDecoder(rd.new(tt.in))
+				if err := d.SetLastEventID(tt.seed); err != nil {
+					t.Fatalf("SetLastEventID(%q) = %v", tt.seed, err)
+				}
+				if got := d.LastEventID(); got != tt.seed {
+					t.Errorf("LastEventID() after SetLastEventID(%q) = %q", tt.seed, got)
+				}
+				var got []sse.Event
+				for {
+					ev, err := d.Next()
+					if err != nil {
+						if err != io.EOF {
+							t.Fatalf("Next() = %v", err)
+						}
+						break
+					}
+					got = append(got, ev)
+				}
+				if !slices.Equal(got, tt.want) || d.LastEventID() != tt.lastID {
+					t.Errorf("Decode(%q) seeded with %q = %q, LastEventID %q; want %q, %q", tt.in, tt.seed, got, d.LastEventID(), tt.want, tt.lastID)
+				}
+			})
+		}
+	}
+	for _, bad := range []string{"4\n2", "4\r2", "42\r\n", "4\x002"} {
+		d := sse.NewDecoder(strings.NewReader("data: a\n\n"))
+		_ = d.SetLastEventID("7")
+		if err := d.SetLastEventID(bad); !errors.Is(err, sse.ErrInvalidID) {
+			t.Errorf("SetLastEventID(%q) = %v, want ErrInvalidID", bad, err)
+		}
+		if ev, err := d.Next(); ev.ID != "7" || err != nil {
+			t.Errorf("after SetLastEventID(%q) failed: Next() = %q, %v; want the ID 7 kept", bad, ev, err)
+		}
+	}
+}
+
 // FuzzDecoder checks that the Decoder never panics or loops, that what it
 // returns could have come from a browser (valid UTF-8, IDs without NUL, no
 // CR anywhere, the same result however the input is split into reads), and
@@ -458,6 +522,9 @@ func FuzzRoundTrip(f *testing.F) {
 			if b != nil {
 				t.Fatalf("AppendEvent(nil, %q) = %q, %v; want nil, %v", ev, b, err, err)
 			}
+			if byID, idErr := sse.AppendEventID(nil, []byte(id), ev); idErr == nil || byID != nil {
+				t.Fatalf("AppendEventID(nil, %q, %q) = %q, %v; want nil and an error, as AppendEvent's %v", id, ev, byID, idErr, err)
+			}
 			return
 		}
 		d := sse.NewDecoder(bytes.NewReader(b))
@@ -476,6 +543,13 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		if r, ok := d.Retry(); r != want.Retry || ok != (ev.Retry > 0) {
 			t.Errorf("Decode(AppendEvent(%q)): Retry() = %v, %v; want %v, %v", ev, r, ok, want.Retry, ev.Retry > 0)
+		}
+
+		// AppendEventID writes the same bytes, whatever e.ID holds.
+		other := ev
+		other.ID = "ignored\n"
+		if byID, err := sse.AppendEventID(nil, []byte(id), other); !bytes.Equal(byID, b) || err != nil {
+			t.Errorf("AppendEventID(nil, %q, %q) = %q, %v; want AppendEvent's %q", id, other, byID, err, b)
 		}
 	})
 }

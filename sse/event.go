@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -57,8 +58,34 @@ func AppendEvent(dst []byte, e Event) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return dst, err
 	}
-	if e.ID != "" {
-		dst = appendField(dst, "id: ", e.ID)
+	return appendEvent(dst, e.ID, e), nil
+}
+
+// AppendEventID appends the wire form of e with id as its ID, in place of
+// e.ID, as [AppendEvent] does. The ID is given as bytes so that a server
+// which formats its IDs into a buffer of its own (herald's hub does) need
+// not make a string of each: with room in dst and an id that does not
+// escape the caller, it does not allocate. An empty id writes no id field.
+//
+// When id contains CR, LF or NUL it returns dst unchanged and an error
+// wrapping [ErrInvalidID]; when the rest of e is not valid, the error
+// [Event.Validate] gives.
+func AppendEventID(dst, id []byte, e Event) ([]byte, error) {
+	if bytes.ContainsAny(id, "\r\n\x00") {
+		// string(id) keeps id from escaping: callers pass stack buffers.
+		return dst, fmt.Errorf("%w: %q", ErrInvalidID, string(id))
+	}
+	e.ID = ""
+	if err := e.Validate(); err != nil {
+		return dst, err
+	}
+	return appendEvent(dst, id, e), nil
+}
+
+// appendEvent appends e, with id as its ID, to dst; both are valid.
+func appendEvent[ID string | []byte](dst []byte, id ID, e Event) []byte {
+	if len(id) > 0 {
+		dst = appendField(dst, "id: ", id)
 	}
 	if e.Type != "" {
 		dst = appendField(dst, "event: ", e.Type)
@@ -67,12 +94,13 @@ func AppendEvent(dst []byte, e Event) ([]byte, error) {
 		dst = appendRetryField(dst, e.Retry)
 	}
 	dst = appendLines(dst, "data", e.Data)
-	return append(dst, '\n'), nil
+	return append(dst, '\n')
 }
 
 // AppendComment appends text as a comment, which receivers ignore: one line
 // starting with ':' per line of text. Comments keep idle connections alive
-// through proxies.
+// through proxies; an empty text appends ":" and a line end alone, the
+// shortest heartbeat.
 func AppendComment(dst []byte, text string) []byte {
 	return appendLines(dst, "", text)
 }
@@ -99,7 +127,7 @@ func (e Event) MarshalText() ([]byte, error) {
 	return AppendEvent(nil, e)
 }
 
-func appendField(dst []byte, name, value string) []byte {
+func appendField[V string | []byte](dst []byte, name string, value V) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, value...)
 	return append(dst, '\n')

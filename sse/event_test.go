@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,62 @@ func TestAppendEventInvalid(t *testing.T) {
 	}
 }
 
+// TestAppendEventID checks that AppendEventID writes, for every golden
+// event, the bytes AppendEvent writes, taking the ID from its argument and
+// never from the event.
+func TestAppendEventID(t *testing.T) {
+	for _, c := range encodeCases {
+		t.Run(c.name, func(t *testing.T) {
+			want, err := sse.AppendEvent([]byte("prefix"), c.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := c.ev
+			ev.ID = "not this one"
+			got, err := sse.AppendEventID([]byte("prefix"), []byte(c.ev.ID), ev)
+			if !bytes.Equal(got, want) || err != nil {
+				t.Errorf("AppendEventID(%q, %q, %q) = %q, %v; want %q, nil", "prefix", c.ev.ID, ev, got, err, want)
+			}
+		})
+	}
+}
+
+// TestAppendEventIDInvalid names the bad inputs AppendEventID refuses,
+// leaving dst as it was: an ID with LF, CR, CRLF or NUL, and an event
+// whose type or retry is invalid (its own ID field, however bad, is
+// ignored).
+func TestAppendEventIDInvalid(t *testing.T) {
+	tests := []struct {
+		name string
+		id   string
+		ev   sse.Event
+		err  error
+	}{
+		{"id_with_lf", "1\n2", sse.Event{Data: "x"}, sse.ErrInvalidID},
+		{"id_with_cr", "1\r2", sse.Event{Data: "x"}, sse.ErrInvalidID},
+		{"id_with_crlf", "1\r\n", sse.Event{Data: "x"}, sse.ErrInvalidID},
+		{"id_with_nul", "1\x002", sse.Event{Data: "x"}, sse.ErrInvalidID},
+		{"type_with_lf", "1", sse.Event{Type: "a\nb", Data: "x"}, sse.ErrInvalidType},
+		{"negative_retry", "1", sse.Event{Retry: -time.Millisecond}, sse.ErrInvalidRetry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := make([]byte, len("prefix"), 64)
+			copy(dst, "prefix")
+			got, err := sse.AppendEventID(dst, []byte(tt.id), tt.ev)
+			if !errors.Is(err, tt.err) {
+				t.Errorf("AppendEventID(%q, %q) error = %v, want %v", tt.id, tt.ev, err, tt.err)
+			}
+			if string(got) != "prefix" || &got[0] != &dst[0] || bytes.ContainsFunc(dst[len(dst):cap(dst)], func(r rune) bool { return r != 0 }) {
+				t.Errorf("AppendEventID(%q, %q, %q) = %q, want dst unchanged", "prefix", tt.id, tt.ev, got)
+			}
+		})
+	}
+	if got, err := sse.AppendEventID(nil, []byte("7"), sse.Event{ID: "bad\nid", Data: "x"}); string(got) != "id: 7\ndata: x\n\n" || err != nil {
+		t.Errorf("AppendEventID(nil, 7, an event with a bad ID) = %q, %v; want its ID ignored", got, err)
+	}
+}
+
 func TestValidateAccepts(t *testing.T) {
 	for _, ev := range []sse.Event{
 		{},
@@ -201,6 +258,15 @@ func TestAppendEventDoesNotAllocate(t *testing.T) {
 			buf, _ = sse.AppendEvent(buf[:0], ev)
 		}); n != 0 {
 			t.Errorf("AppendEvent(buf with room, %q) made %v allocations, want 0", ev, n)
+		}
+	}
+	for _, ev := range allocEvents {
+		if n := testing.AllocsPerRun(100, func() {
+			var idBuf [24]byte // on the stack, as the hub's
+			id := strconv.AppendUint(idBuf[:0], 1700000000123, 10)
+			buf, _ = sse.AppendEventID(buf[:0], id, ev)
+		}); n != 0 {
+			t.Errorf("AppendEventID(buf with room, an ID on the stack, %q) made %v allocations, want 0", ev, n)
 		}
 	}
 	if n := testing.AllocsPerRun(100, func() {
@@ -235,4 +301,20 @@ func BenchmarkAppendEvent(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkAppendEventID encodes an event with an ID formatted into a
+// buffer on the stack, as the hub does for every event it sends.
+func BenchmarkAppendEventID(b *testing.B) {
+	ev := sse.Event{Type: "counter", Data: `{"count": 42}`}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		var idBuf [48]byte
+		id := strconv.AppendUint(idBuf[:0], 1700000000000, 10)
+		id = append(id, '-')
+		id = strconv.AppendUint(id, 7, 10)
+		buf, _ = sse.AppendEventID(buf[:0], id, ev)
+	}
+	b.SetBytes(int64(len(buf)))
 }

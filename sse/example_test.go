@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // st.Done() to stop when the client goes.
 func ExampleOpen() {
 	counter := func(w http.ResponseWriter, r *http.Request) {
-		st, err := sse.Open(w, r, nil)
+		st, err := sse.Open(w, r, sse.Options{})
 		if err != nil {
 			return
 		}
@@ -109,4 +110,52 @@ func ExampleAppendEvent() {
 	//
 	// : keep-alive
 	// sse: event id contains CR, LF or NUL: "bad\nid"
+}
+
+// A server that keeps its IDs as numbers formats each into a buffer of its
+// own and encodes the event with it, without making a string.
+func ExampleAppendEventID() {
+	var idBuf [20]byte
+	id := strconv.AppendUint(idBuf[:0], 1764158400123, 10)
+	buf, err := sse.AppendEventID(nil, id, sse.Event{Data: "hello"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Print(string(buf))
+	// Output:
+	// id: 1764158400123
+	// data: hello
+}
+
+// A handler reads the ID a reconnecting client resumes from, whether it
+// came as the Last-Event-ID header or the lastEventId query parameter.
+func ExampleLastEventID() {
+	r := httptest.NewRequest(http.MethodGet, "/events?topic=chat&lastEventId=41", nil)
+	fmt.Println(sse.LastEventID(r))
+	r.Header.Set("Last-Event-ID", "42")
+	fmt.Println(sse.LastEventID(r))
+	// Output:
+	// 41
+	// 42
+}
+
+// A client that reconnects seeds the new connection's Decoder with the ID
+// it resumes from, so an event without an "id" field still reports it.
+func ExampleDecoder_SetLastEventID() {
+	dec := sse.NewDecoder(strings.NewReader("data: after 41\n\nid: 43\ndata: next\n\n"))
+	if err := dec.SetLastEventID("41"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for {
+		ev, err := dec.Next()
+		if err != nil {
+			break
+		}
+		fmt.Printf("id=%s data=%s\n", ev.ID, ev.Data)
+	}
+	// Output:
+	// id=41 data=after 41
+	// id=43 data=next
 }

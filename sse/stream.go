@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// Options configures a [Stream]. The zero value, like a nil *Options, gives
-// the defaults.
+// Options configures a [Stream]. It is passed by value; its zero value
+// gives the defaults.
 type Options struct {
 	// Retry is the reconnection time sent to the client when the stream
 	// opens. Zero sends none, and the client keeps its own (3 s in browsers).
@@ -56,17 +56,14 @@ type Stream struct {
 // Open starts an event stream on w in answer to r: it sends status 200 with
 // Content-Type text/event-stream, Cache-Control no-cache and
 // X-Accel-Buffering no (so nginx does not buffer), then the retry hint if
-// opts sets one, and flushes. opts may be nil.
+// opts sets one, and flushes.
 //
 // Open fails, before writing anything, when the request's context has
 // already ended ([ErrClosed]); it fails after writing the header when w
 // cannot flush (an error matching [net/http.ErrNotSupported]) or the first
 // write fails.
-func Open(w http.ResponseWriter, r *http.Request, opts *Options) (*Stream, error) {
-	s := &Stream{w: w, rc: http.NewResponseController(w), req: r, done: make(chan struct{})}
-	if opts != nil {
-		s.opts = *opts
-	}
+func Open(w http.ResponseWriter, r *http.Request, opts Options) (*Stream, error) {
+	s := &Stream{w: w, rc: http.NewResponseController(w), req: r, opts: opts, done: make(chan struct{})}
 	if s.opts.Heartbeat == 0 {
 		s.opts.Heartbeat = DefaultHeartbeat
 	}
@@ -107,15 +104,20 @@ func setHeaders(h http.Header) {
 	h.Del("Content-Length")
 }
 
-// LastEventID returns the ID the client last received, from the
-// Last-Event-ID request header that browsers send when they reconnect, or,
-// when the header is absent, from the lastEventId query parameter (for
-// clients that cannot set headers). It is empty on a first connection.
-func (s *Stream) LastEventID() string {
-	if id := s.req.Header.Get("Last-Event-ID"); id != "" {
+// LastEventID returns [LastEventID] of the stream's request.
+func (s *Stream) LastEventID() string { return LastEventID(s.req) }
+
+// LastEventID returns the ID of the last event the client of r received:
+// the Last-Event-ID request header, which browsers send when they
+// reconnect, or, when the header is absent or empty, the lastEventId query
+// parameter (for clients that cannot set headers). It is empty on a first
+// connection. It is what the client claims, unchecked: a server parses it
+// as its own IDs and answers a malformed one as it sees fit.
+func LastEventID(r *http.Request) string {
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		return id
 	}
-	return s.req.URL.Query().Get("lastEventId")
+	return r.URL.Query().Get("lastEventId")
 }
 
 // Send writes ev and flushes it. It returns an error wrapping
@@ -253,10 +255,11 @@ func (s *Stream) beat() {
 	next := s.opts.Heartbeat
 	if idle := time.Since(s.lastWrite); idle < s.opts.Heartbeat {
 		next -= idle
-	} else if s.writeLocked(heartbeatComment) != nil {
-		return
+	} else {
+		s.buf = AppendComment(s.buf[:0], "")
+		if s.writeLocked(s.buf) != nil {
+			return
+		}
 	}
 	s.heartbeat.Reset(next)
 }
-
-var heartbeatComment = []byte(":\n")

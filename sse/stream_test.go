@@ -70,12 +70,11 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 func TestOpenHeaders(t *testing.T) {
 	tests := []struct {
 		name string
-		opts *sse.Options
+		opts sse.Options
 		body string
 	}{
-		{name: "nil_options", opts: nil, body: "data: hi\n\n"},
-		{name: "zero_options", opts: &sse.Options{}, body: "data: hi\n\n"},
-		{name: "retry_on_open", opts: &sse.Options{Retry: 1500 * time.Millisecond}, body: "retry: 1500\n\ndata: hi\n\n"},
+		{name: "zero_options", opts: sse.Options{}, body: "data: hi\n\n"},
+		{name: "retry_on_open", opts: sse.Options{Retry: 1500 * time.Millisecond}, body: "retry: 1500\n\ndata: hi\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,7 +114,7 @@ func TestOpenHeaders(t *testing.T) {
 func TestOpenFlushesHeaders(t *testing.T) {
 	release := make(chan struct{})
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		st, err := sse.Open(w, r, &sse.Options{Retry: time.Second})
+		st, err := sse.Open(w, r, sse.Options{Retry: time.Second})
 		if err != nil {
 			t.Errorf("Open() = %v", err)
 			return
@@ -138,7 +137,7 @@ func TestStreamWireBytes(t *testing.T) {
 	shared, _ := sse.AppendEvent(nil, sse.Event{ID: "9", Data: "shared"})
 	shared = sse.AppendComment(shared, "and a comment")
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1})
+		st, err := sse.Open(w, r, sse.Options{Heartbeat: -1})
 		if err != nil {
 			t.Errorf("Open() = %v", err)
 			return
@@ -186,7 +185,7 @@ func TestStreamSendInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
-				st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1})
+				st, err := sse.Open(w, r, sse.Options{Heartbeat: -1})
 				if err != nil {
 					t.Errorf("Open() = %v", err)
 					return
@@ -236,7 +235,7 @@ func TestStreamLastEventID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
-				st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1})
+				st, err := sse.Open(w, r, sse.Options{Heartbeat: -1})
 				if err != nil {
 					t.Errorf("Open() = %v", err)
 					return
@@ -302,7 +301,7 @@ func TestStreamClientDisconnect(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			returned := make(chan outcome, 1)
 			srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
-				st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1})
+				st, err := sse.Open(w, r, sse.Options{Heartbeat: -1})
 				if err != nil {
 					t.Errorf("Open() = %v", err)
 					close(returned)
@@ -338,7 +337,7 @@ func TestStreamClientDisconnect(t *testing.T) {
 func TestStreamClientStopsReading(t *testing.T) {
 	returned := make(chan error, 1)
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		st, err := sse.Open(w, r, &sse.Options{Heartbeat: -1, WriteTimeout: 100 * time.Millisecond})
+		st, err := sse.Open(w, r, sse.Options{Heartbeat: -1, WriteTimeout: 100 * time.Millisecond})
 		if err != nil {
 			returned <- err
 			return
@@ -382,7 +381,7 @@ func TestStreamClientStopsReading(t *testing.T) {
 func TestStreamConcurrentSend(t *testing.T) {
 	const senders, events = 8, 50
 	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		st, err := sse.Open(w, r, &sse.Options{Heartbeat: time.Millisecond})
+		st, err := sse.Open(w, r, sse.Options{Heartbeat: time.Millisecond})
 		if err != nil {
 			t.Errorf("Open() = %v", err)
 			return
@@ -508,7 +507,7 @@ func TestStreamHeartbeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newMemWriter()
 		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events", nil)
-		st, err := sse.Open(w, r, &sse.Options{Heartbeat: 10 * time.Second})
+		st, err := sse.Open(w, r, sse.Options{Heartbeat: 10 * time.Second})
 		if err != nil {
 			t.Fatalf("Open() = %v", err)
 		}
@@ -562,7 +561,7 @@ func TestStreamHeartbeatDefaultAndOff(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				w := newMemWriter()
 				r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events", nil)
-				st, err := sse.Open(w, r, &sse.Options{Heartbeat: tt.heartbeat})
+				st, err := sse.Open(w, r, sse.Options{Heartbeat: tt.heartbeat})
 				if err != nil {
 					t.Fatalf("Open() = %v", err)
 				}
@@ -583,7 +582,7 @@ func TestStreamHeartbeatFindsDeadClient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newMemWriter()
 		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events", nil)
-		st, err := sse.Open(w, r, &sse.Options{Heartbeat: time.Second})
+		st, err := sse.Open(w, r, sse.Options{Heartbeat: time.Second})
 		if err != nil {
 			t.Fatalf("Open() = %v", err)
 		}
@@ -611,7 +610,7 @@ func TestStreamEndsWithRequest(t *testing.T) {
 		w := newMemWriter()
 		ctx, cancel := context.WithCancel(t.Context())
 		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
-		st, err := sse.Open(w, r, nil)
+		st, err := sse.Open(w, r, sse.Options{})
 		if err != nil {
 			t.Fatalf("Open() = %v", err)
 		}
@@ -646,7 +645,7 @@ func TestStreamClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newMemWriter()
 		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events", nil)
-		st, err := sse.Open(w, r, nil)
+		st, err := sse.Open(w, r, sse.Options{})
 		if err != nil {
 			t.Fatalf("Open() = %v", err)
 		}
@@ -677,7 +676,7 @@ func TestStreamWriteDeadline(t *testing.T) {
 		const timeout = 5 * time.Second
 		w := newMemWriter()
 		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events", nil)
-		st, err := sse.Open(w, r, &sse.Options{WriteTimeout: timeout, Heartbeat: -1})
+		st, err := sse.Open(w, r, sse.Options{WriteTimeout: timeout, Heartbeat: -1})
 		if err != nil {
 			t.Fatalf("Open() = %v", err)
 		}
@@ -703,7 +702,7 @@ func TestStreamNoWriteDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newMemWriter()
 		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events", nil)
-		st, err := sse.Open(w, r, &sse.Options{WriteTimeout: -1, Heartbeat: -1})
+		st, err := sse.Open(w, r, sse.Options{WriteTimeout: -1, Heartbeat: -1})
 		if err != nil {
 			t.Fatalf("Open() = %v", err)
 		}
@@ -732,7 +731,7 @@ func TestOpenErrors(t *testing.T) {
 	t.Run("writer_cannot_flush", func(t *testing.T) {
 		w := &plainWriter{header: http.Header{}}
 		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events", nil)
-		st, err := sse.Open(w, r, nil)
+		st, err := sse.Open(w, r, sse.Options{})
 		if !errors.Is(err, http.ErrNotSupported) || st != nil {
 			t.Errorf("Open(writer without Flush) = %v, %v; want nil, an error matching http.ErrNotSupported", st, err)
 		}
@@ -742,7 +741,7 @@ func TestOpenErrors(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
-		st, err := sse.Open(w, r, &sse.Options{Retry: time.Second})
+		st, err := sse.Open(w, r, sse.Options{Retry: time.Second})
 		if !errors.Is(err, sse.ErrClosed) || st != nil {
 			t.Errorf("Open(ended request) = %v, %v; want nil, %v", st, err, sse.ErrClosed)
 		}
@@ -755,9 +754,42 @@ func TestOpenErrors(t *testing.T) {
 		errGone := errors.New("broken pipe")
 		w.fail(errGone)
 		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events", nil)
-		st, err := sse.Open(w, r, &sse.Options{Retry: time.Second})
+		st, err := sse.Open(w, r, sse.Options{Retry: time.Second})
 		if !errors.Is(err, errGone) || st != nil {
 			t.Errorf("Open() with a failing writer = %v, %v; want nil, %v", st, err, errGone)
 		}
 	})
+}
+
+// TestLastEventID checks the lookup every herald handler uses: the header
+// first, then the query parameter. Bad inputs tried: an empty header, a
+// malformed query escape, the parameter in the wrong case.
+func TestLastEventID(t *testing.T) {
+	tests := []struct {
+		name   string
+		target string
+		header []string // values of Last-Event-ID; nil sends none
+		want   string
+	}{
+		{name: "first_connection", target: "/events?topic=a", want: ""},
+		{name: "header", target: "/", header: []string{"42"}, want: "42"},
+		{name: "query_parameter", target: "/?lastEventId=17", want: "17"},
+		{name: "escaped_query_parameter", target: "/?lastEventId=a%20b%2Fc", want: "a b/c"},
+		{name: "header_wins_over_query", target: "/?lastEventId=17", header: []string{"42"}, want: "42"},
+		{name: "empty_header_falls_back_to_query", target: "/?lastEventId=17", header: []string{""}, want: "17"},
+		{name: "first_of_two_headers", target: "/", header: []string{"1", "2"}, want: "1"},
+		{name: "malformed_query_escape_ignored", target: "/?lastEventId=%zz", want: ""},
+		{name: "parameter_name_is_case_sensitive", target: "/?lasteventid=17", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, tt.target, nil)
+			for _, v := range tt.header {
+				r.Header.Add("Last-Event-ID", v)
+			}
+			if got := sse.LastEventID(r); got != tt.want {
+				t.Errorf("LastEventID(%s with Last-Event-ID %q) = %q, want %q", tt.target, tt.header, got, tt.want)
+			}
+		})
+	}
 }

@@ -29,6 +29,12 @@ var (
 	// ErrClosed is returned by every method after the log was closed.
 	ErrClosed = errors.New("store: closed")
 
+	// ErrBusy is returned by Append when the log's followers are so far
+	// behind that it had no room for the event before ctx ended: the event
+	// was not stored. Publishers push back on dispatch this way instead of
+	// lapping a follower. Callers may retry.
+	ErrBusy = errors.New("store: busy: followers are behind")
+
 	// ErrUnavailable wraps failures to reach a log's backing service, such
 	// as a Redis server that does not answer. Callers may retry.
 	ErrUnavailable = errors.New("store: unavailable")
@@ -122,6 +128,17 @@ type Log interface {
 	// an error wrapping [ErrUnavailable].
 	Append(ctx context.Context, topic string, ev sse.Event) (Entry, error)
 
+	// Read returns a page of history for replay: at most q.Max kept
+	// entries after the one with ID after whose topics match one of
+	// q.Patterns, in log order, up to the head of the log as it is when
+	// Read is called; the zero ID reads from the oldest entry kept. See
+	// [Page] for what else a page says. An after that is not one of this
+	// log's IDs (malformed, another epoch, ahead of the head) gives an
+	// error wrapping [ErrUnknownID]; a caller that wants what is still
+	// kept then reads from the zero ID. Entries lost to retention are not
+	// an error: the page says so in Page.Evicted.
+	Read(ctx context.Context, after ID, q Query) (Page, error)
+
 	// After yields, in log order, every entry kept after the one with ID
 	// after, up to the head of the log as it was when After was called; the
 	// zero ID yields all that is kept. When after cannot be resumed from,
@@ -141,6 +158,32 @@ type Log interface {
 	// it has not read are evicted gets an error wrapping [ErrEvicted] and
 	// resumes at the oldest entry kept.
 	Follow(ctx context.Context) iter.Seq2[Entry, error]
+}
+
+// Query says which entries [Log.Read] returns.
+type Query struct {
+	// Patterns are topic patterns: an entry is returned when its topic
+	// matches one of them. At least one.
+	Patterns []string
+	// Max is the most entries one page holds. Zero means 64.
+	Max int
+}
+
+// Page is one read of history ([Log.Read]).
+type Page struct {
+	// Entries are the kept entries read, in log order; the caller owns
+	// them.
+	Entries []Entry
+	// Next is where the next page starts: every entry up to it, matching
+	// or not, was considered. It is after's ID when nothing was.
+	Next ID
+	// Done reports that the page reached the head of the log as Read saw
+	// it: a later page holds only what was appended since.
+	Done bool
+	// Evicted reports that events which could have matched the query, with
+	// IDs after the one read after, were evicted from the history before
+	// they were read: a client resuming from that ID has lost some.
+	Evicted bool
 }
 
 // A Log that holds resources also implements io.Closer; whoever opened it

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/store/memory"
 	"github.com/heraldsse/herald/tasks"
 )
 
 func setup(t *testing.T, opts tasks.Options) (*hub.Hub, *tasks.Runner) {
 	t.Helper()
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestConcurrencyLimitQueues(t *testing.T) {
 }
 
 func TestCloseCancelsTasks(t *testing.T) {
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}

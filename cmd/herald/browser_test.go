@@ -13,6 +13,7 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/browsertest"
 	"github.com/heraldsse/herald/internal/testenv"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // TestBrowser drives the apps' pages in headless Chromium: the index leads
@@ -22,7 +23,7 @@ import (
 func TestBrowser(t *testing.T) {
 	chromium := testenv.NeedChromium(t)
 
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,12 +49,19 @@ type flagGroup struct {
 	names []string
 }
 
+// help is what "herald <command> -h" says besides each flag.
+type help struct {
+	args   string      // what follows [flags] on the usage line, such as "[URL]"; empty for nothing
+	text   string      // the paragraph under the usage line
+	groups []flagGroup // headings over the flags; flags in none come last
+}
+
 // parseFlags parses args into fs, then applies the environment twins, then
 // checks that no size, count or duration is negative. On -h it prints help
 // (see printFlags) to stdout and returns flag.ErrHelp; on a mistake it
 // prints the error and the help to stderr and returns an error wrapping
 // errUsage.
-func parseFlags(fs *flag.FlagSet, help string, groups []flagGroup, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) error {
+func parseFlags(fs *flag.FlagSet, h help, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard) // the messages below replace flag's own
 	err := fs.Parse(args)
 	if err == nil && fs.NArg() > 0 {
@@ -70,18 +77,18 @@ func parseFlags(fs *flag.FlagSet, help string, groups []flagGroup, args []string
 	case err == nil:
 		return nil
 	case errors.Is(err, flag.ErrHelp):
-		printFlags(stdout, fs, help, groups)
+		printFlags(stdout, fs, h)
 		return err
 	default:
-		return usageError(stderr, fs, help, groups, err)
+		return usageError(stderr, fs, h, err)
 	}
 }
 
 // usageError prints err and the help of the command fs to w, and returns
 // err wrapped in errUsage.
-func usageError(w io.Writer, fs *flag.FlagSet, help string, groups []flagGroup, err error) error {
+func usageError(w io.Writer, fs *flag.FlagSet, h help, err error) error {
 	fmt.Fprintf(w, "herald %s: %v\n\n", fs.Name(), err)
-	printFlags(w, fs, help, groups)
+	printFlags(w, fs, h)
 	return fmt.Errorf("%w: %w", errUsage, err)
 }
 
@@ -112,9 +119,13 @@ func checkNotNegative(fs *flag.FlagSet) error {
 
 // printFlags writes the help of the command fs: its usage line, the help
 // paragraph, then each flag with its default and its environment variable,
-// under the headings of groups; flags in no group come last.
-func printFlags(w io.Writer, fs *flag.FlagSet, help string, groups []flagGroup) {
-	fmt.Fprintf(w, "Usage: herald %s [flags]\n\n%s\n\n", fs.Name(), help)
+// under the headings of h.groups; flags in no group come last.
+func printFlags(w io.Writer, fs *flag.FlagSet, h help) {
+	usage := "herald " + fs.Name() + " [flags]"
+	if h.args != "" {
+		usage += " " + h.args
+	}
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n\n", usage, h.text)
 	fmt.Fprint(w, "Flags (each also read from its environment variable; a flag wins):\n")
 	listed := make(map[string]bool)
 	printFlag := func(f *flag.Flag) {
@@ -122,7 +133,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet, help string, groups []flagGroup) 
 		fmt.Fprintf(w, "  --%s %s\n    \t%s\n    \t(default %s; env %s)\n", f.Name, typ, help, defaultText(f), envName(f.Name))
 		listed[f.Name] = true
 	}
-	for _, g := range groups {
+	for _, g := range h.groups {
 		fmt.Fprintf(w, "\n%s:\n", g.title)
 		for _, name := range g.names {
 			if f := fs.Lookup(name); f != nil {
@@ -130,7 +141,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet, help string, groups []flagGroup) 
 			}
 		}
 	}
-	heading := len(groups) > 0
+	heading := len(h.groups) > 0
 	fs.VisitAll(func(f *flag.Flag) {
 		if listed[f.Name] {
 			return

@@ -10,8 +10,10 @@
 //	subscribe  print the events of a Server-Sent Events stream
 //	publish    publish an event to a herald hub
 //	token      mint a token for a hub with auth on
+//	version    print herald's version and the Go version it was built with
 //
-// Run "herald <command> -h" for a command's flags. Every flag has an
+// Run "herald <command> -h" for a command's flags, and "herald --version"
+// (or "herald version") for the version. Every flag has an
 // environment variable twin, HERALD_ and the flag's name in upper case with
 // "-" as "_" (--addr is HERALD_ADDR); a flag given on the command line wins
 // over its variable.
@@ -58,6 +60,7 @@ var commands = []command{
 	{"subscribe", "print the events of a Server-Sent Events stream", runSubscribe},
 	{"publish", "publish an event to a herald hub", runPublish},
 	{"token", "mint a token for a hub with auth on", runToken},
+	{"version", "print herald's version and the Go version it was built with", runVersion},
 }
 
 // run runs herald with args, the command line without the program name,
@@ -73,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return nil
+	case "-version", "--version":
+		return runVersion(ctx, args[1:], stdout, stderr)
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
@@ -90,5 +95,5 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "\t%-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun 'herald <command> -h' for a command's flags.\n")
+	fmt.Fprint(w, "\nRun 'herald <command> -h' for a command's flags, 'herald --version' for the version.\n")
 }

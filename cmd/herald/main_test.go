@@ -48,6 +48,11 @@ func TestRunUsage(t *testing.T) {
 		{name: "serve_bolt_store_without_path", args: []string{"serve", "--store", "bolt:"}, wantErr: errUsage, wantStderr: "bolt:"},
 		{name: "serve_zero_shutdown_timeout", args: []string{"serve", "--shutdown-timeout", "0s"}, wantErr: errUsage, wantStderr: "--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"},
 		{name: "serve_bad_log_level", args: []string{"serve", "--log-level", "loud"}, wantErr: errUsage, wantStderr: "--log-level"},
+		{name: "help_lists_version", args: []string{"-h"}, wantStdout: "\tversion    print herald's version"},
+		{name: "version", args: []string{"version"}, wantStdout: "herald "},
+		{name: "dash_dash_version", args: []string{"--version"}, wantStdout: "herald "},
+		{name: "version_extra_argument", args: []string{"version", "now"}, wantErr: errUsage, wantStderr: `unexpected argument "now"`},
+		{name: "dash_dash_version_extra_argument", args: []string{"--version", "-h"}, wantErr: errUsage, wantStderr: `unexpected argument "-h"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,8 +157,8 @@ func TestServeFlagsFillOptions(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"history-size", cfg.history.MaxEntries, 50},
-		{"history-age", cfg.history.MaxAge, 2 * time.Minute},
+		{"history-size", cfg.history.size, 50},
+		{"history-age", cfg.history.age, 2 * time.Minute},
 		{"queue-size", cfg.hub.QueueSize, 7},
 		{"max-topics", cfg.hub.MaxTopics, 3},
 		{"max-data", cfg.hub.MaxDataSize, 1024},

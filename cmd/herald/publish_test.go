@@ -15,12 +15,15 @@ import (
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/rawstream"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
-// startHub serves a new hub's API until the test ends.
-func startHub(t *testing.T) string {
+// startHub serves the API of a new hub with opts until the test ends.
+func startHub(t *testing.T, opts hub.Options) string {
 	t.Helper()
-	h, err := hub.New(hub.Options{})
+	log := memory.New(memory.Options{})
+	opts.Log = log
+	h, err := hub.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +40,10 @@ func startHub(t *testing.T) string {
 		if err := h.Close(ctx); err != nil {
 			t.Errorf("hub Close: %v", err)
 		}
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+		log.Close()
 	})
 	return ts.URL
 }
@@ -52,15 +59,15 @@ func publishCmd(ctx context.Context, stdin string, args ...string) (stdout, stde
 // to a real hub, then reads the last two with herald subscribe, resuming
 // after the first one's ID.
 func TestPublishThenSubscribe(t *testing.T) {
-	url := startHub(t)
+	url := startHub(t, hub.Options{})
 	var ids []string
 	for _, p := range []struct {
 		stdin string
 		args  []string
 	}{
-		{args: []string{"publish", "--url", url, "--topic", "chat/lobby", "--data", "first"}},
-		{args: []string{"publish", "--url", url + "/events", "--topic", "chat/lobby", "--type", "note", "--data", `<b>{"x": 1}</b>`}},
-		{stdin: "from stdin\nline 2\n", args: []string{"publish", "--url", url, "--topic", "chat/lobby", "--data", "-", "--retry", "1500ms"}},
+		{args: []string{"publish", "--topic", "chat/lobby", "--data", "first", url}},
+		{args: []string{"publish", "--topic", "chat/lobby", "--type", "note", "--data", `<b>{"x": 1}</b>`, url + "/events"}},
+		{stdin: "from stdin\nline 2\n", args: []string{"publish", url, "--topic", "chat/lobby", "--data", "-", "--retry", "1500ms"}},
 	} {
 		var stdout, stderr string
 		var err error
@@ -79,7 +86,7 @@ func TestPublishThenSubscribe(t *testing.T) {
 		ids = append(ids, id)
 	}
 
-	stdout, stderr, err := runCmd(t.Context(), "subscribe", "--json", "--count", "2", "--last-event-id", ids[0], url+"/events?topic=chat/lobby")
+	stdout, stderr, err := runCmd(t.Context(), "subscribe", "--json", "--count", "2", "--last-event-id", ids[0], "--topic", "chat/lobby", url)
 	if err != nil {
 		t.Fatalf("subscribe = %v\nstderr:\n%s", err, stderr)
 	}
@@ -93,9 +100,11 @@ func TestPublishThenSubscribe(t *testing.T) {
 }
 
 // TestPublishRefused checks that an event the hub refuses, or a failure
-// to reach it, ends the command with the reason and no output.
+// to reach it, ends the command with the reason, said once, and no
+// output. Bad inputs tried: a wildcard topic, a reserved type, data over
+// the hub's limit, answers that are not herald's, a closed port.
 func TestPublishRefused(t *testing.T) {
-	url := startHub(t)
+	url := startHub(t, hub.Options{MaxDataSize: 8})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -109,22 +118,23 @@ func TestPublishRefused(t *testing.T) {
 			io.WriteString(w, body)
 		})).URL
 	}
+	notJSON, noID := fake(502, "text/plain", "upstream\ndown\n"), fake(201, "application/json", `{}`)
 
 	tests := []struct {
 		name string
 		args []string
-		want []string // in the error's text
+		want string // the whole message main prints after "herald: "
 	}{
-		{name: "wildcard_topic", args: []string{"--url", url, "--topic", "chat/*", "--data", "x"},
-			want: []string{"publish to chat/*", url + "/events answered 400 Bad Request: ", "topic"}},
-		{name: "reserved_type", args: []string{"--url", url, "--topic", "chat", "--type", "herald:gap", "--data", "x"},
-			want: []string{"400 Bad Request: ", "herald:"}},
-		{name: "not_json", args: []string{"--url", fake(502, "text/plain", "upstream\ndown\n"), "--topic", "t", "--data", "x"},
-			want: []string{"502 Bad Gateway: upstream down"}},
-		{name: "no_id", args: []string{"--url", fake(201, "application/json", `{}`), "--topic", "t", "--data", "x"},
-			want: []string{"without an event ID"}},
-		{name: "refused", args: []string{"--url", closed, "--topic", "t", "--data", "x"},
-			want: []string{"publish to t: ", "connection refused"}},
+		{name: "wildcard_topic", args: []string{"--topic", "chat/*", "--data", "x", url},
+			want: "publish: " + url + `/events answered 400 Bad Request: hub: invalid topic "chat/*": '*' is a wildcard, for subscribing only`},
+		{name: "reserved_type", args: []string{"--topic", "chat", "--type", "herald:gap", "--data", "x", url},
+			want: "publish: " + url + `/events answered 400 Bad Request: hub: invalid message: type "herald:gap" is reserved (types starting with "herald:" belong to the hub)`},
+		{name: "data_too_large", args: []string{"--topic", "chat", "--data", "123456789", url},
+			want: "publish: " + url + "/events answered 413 Request Entity Too Large: hub: data too large: 9 bytes, limit 8"},
+		{name: "not_json", args: []string{"--topic", "t", "--data", "x", notJSON},
+			want: "publish: " + notJSON + "/events answered 502 Bad Gateway: upstream down"},
+		{name: "no_id", args: []string{"--topic", "t", "--data", "x", noID},
+			want: "publish: client: the answer has no event ID: POST " + noID + `/events answered 201 Created: "{}"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,16 +142,20 @@ func TestPublishRefused(t *testing.T) {
 			if err == nil || errors.Is(err, errUsage) {
 				t.Fatalf("publish = %v, want a failure", err)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("publish = %q, want it to contain %q", err, w)
-				}
+			if err.Error() != tt.want {
+				t.Errorf("publish = %q\nwant      %q", err, tt.want)
 			}
 			if stdout != "" || stderr != "" {
 				t.Errorf("stdout %q, stderr %q; want none (main prints the error)", stdout, stderr)
 			}
 		})
 	}
+	t.Run("connection_refused", func(t *testing.T) {
+		_, _, err := runCmd(t.Context(), "publish", "--topic", "t", "--data", "x", closed)
+		if err == nil || !strings.HasPrefix(err.Error(), "publish: ") || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("publish to a closed port = %v, want it to say the connection was refused", err)
+		}
+	})
 }
 
 // TestPublishRequest checks the request herald publish sends.
@@ -162,7 +176,7 @@ func TestPublishRequest(t *testing.T) {
 		w.WriteHeader(http.StatusCreated)
 		io.WriteString(w, `{"id": "7-1"}`)
 	})).URL
-	t.Setenv("HERALD_URL", url) // the flag's twin
+	t.Setenv("HERALD_URL", url) // the URL argument's default
 
 	stdout, stderr, err := publishCmd(t.Context(), "", "--topic", "a/b", "--data", "", "--retry", "2s", "--header", "Authorization: Bearer tok")
 	if err != nil {
@@ -178,6 +192,17 @@ func TestPublishRequest(t *testing.T) {
 	}
 }
 
+// TestPublishDefaultURL checks that with no URL argument and no
+// HERALD_URL, herald publish posts to http://localhost:8080/events (the
+// request is given no time, so it never leaves the machine).
+func TestPublishDefaultURL(t *testing.T) {
+	t.Setenv("HERALD_URL", "")
+	_, _, err := runCmd(t.Context(), "publish", "--topic", "t", "--data", "x", "--timeout", "1ns")
+	if err == nil || !strings.Contains(err.Error(), `"http://localhost:8080/events"`) || !strings.Contains(err.Error(), "deadline exceeded") {
+		t.Errorf("publish with no URL = %v, want a timeout posting to http://localhost:8080/events", err)
+	}
+}
+
 func equalJSON(a, b map[string]any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
@@ -185,6 +210,7 @@ func equalJSON(a, b map[string]any) bool {
 }
 
 func TestPublishUsage(t *testing.T) {
+	t.Setenv("HERALD_URL", "")
 	tests := []struct {
 		name       string
 		args       []string
@@ -192,14 +218,15 @@ func TestPublishUsage(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{name: "help", args: []string{"-h"}, wantStdout: "Publish one event to a herald hub"},
+		{name: "help", args: []string{"-h"}, wantStdout: "Usage: herald publish [flags] [URL]\n\nPublish one event to the herald hub at URL"},
 		{name: "help_names_env", args: []string{"-h"}, wantStdout: "env HERALD_TOPIC"},
-		{name: "no_url", args: []string{"--topic", "t", "--data", "x"}, wantErr: errUsage, wantStderr: "missing --url"},
-		{name: "no_topic", args: []string{"--url", "http://a", "--data", "x"}, wantErr: errUsage, wantStderr: "missing --topic"},
-		{name: "no_data", args: []string{"--url", "http://a", "--topic", "t"}, wantErr: errUsage, wantStderr: "missing --data"},
-		{name: "bad_url", args: []string{"--url", "localhost:8080", "--topic", "t", "--data", "x"}, wantErr: errUsage, wantStderr: "want an absolute http or https URL"},
-		{name: "extra_argument", args: []string{"--url", "http://a", "--topic", "t", "--data", "x", "more"}, wantErr: errUsage, wantStderr: `unexpected argument "more"`},
-		{name: "negative_retry", args: []string{"--url", "http://a", "--topic", "t", "--data", "x", "--retry", "-1s"}, wantErr: errUsage, wantStderr: "--retry (or HERALD_RETRY) must not be negative"},
+		{name: "help_after_url", args: []string{"http://a", "-h"}, wantStdout: "HERALD_URL"},
+		{name: "no_topic", args: []string{"--data", "x", "http://a"}, wantErr: errUsage, wantStderr: "missing --topic"},
+		{name: "no_data", args: []string{"--topic", "t", "http://a"}, wantErr: errUsage, wantStderr: "missing --data"},
+		{name: "bad_url", args: []string{"--topic", "t", "--data", "x", "localhost:8080"}, wantErr: errUsage, wantStderr: "not an absolute http or https URL"},
+		{name: "url_flag_is_gone", args: []string{"--url", "http://a", "--topic", "t", "--data", "x"}, wantErr: errUsage, wantStderr: "flag provided but not defined: -url"},
+		{name: "two_urls", args: []string{"--topic", "t", "--data", "x", "http://a", "http://b"}, wantErr: errUsage, wantStderr: `unexpected argument "http://b" after the URL`},
+		{name: "negative_retry", args: []string{"--topic", "t", "--data", "x", "--retry", "-1s", "http://a"}, wantErr: errUsage, wantStderr: "--retry (or HERALD_RETRY) must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

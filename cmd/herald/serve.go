@@ -16,8 +16,6 @@ import (
 	"github.com/heraldsse/herald/apps"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
-	"github.com/heraldsse/herald/store/memory"
-	"github.com/heraldsse/herald/store/redis"
 )
 
 // serveHelp is the paragraph of "herald serve -h".
@@ -39,9 +37,7 @@ zero means the default.`
 // serveConfig is what the serve command's flags set.
 type serveConfig struct {
 	addr            string
-	store           string
-	redisStream     string
-	history         memory.Options
+	history         historyConfig
 	hub             hub.Options
 	server          server.Options
 	apps            apps.Options
@@ -60,7 +56,7 @@ type serveConfig struct {
 
 // serveGroups orders "herald serve -h": one heading per part of the server.
 var serveGroups = []flagGroup{
-	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "read-header-timeout", "idle-timeout", "log-level", "log-format"}},
+	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "publish-timeout", "read-header-timeout", "idle-timeout", "log-level", "log-format"}},
 	{"TLS and HTTP/2", []string{"tls-cert", "tls-key"}},
 	{"History (replay after reconnect)", []string{"store", "redis-stream", "history-size", "history-age"}},
 	{"Streams", []string{"queue-size", "heartbeat", "retry"}},
@@ -76,6 +72,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.addr, "addr", ":8080", "`address` to listen on, host:port")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, the deadline for closing every stream and finishing every request; past it, connections are cut")
 	fs.DurationVar(&cfg.server.WriteTimeout, "write-timeout", 10*time.Second, "the longest a write to a hub stream may take before the client is dropped")
+	fs.DurationVar(&cfg.server.PublishTimeout, "publish-timeout", 5*time.Second, "the longest a publish may wait for the store, or for dispatch to catch up when publishers outrun it; then 503 (with Retry-After when dispatch is behind)")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "the longest a client may take to send a request's headers; past it, the connection is closed")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 2*time.Minute, "how long a keep-alive connection may wait, idle, for its next request")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "least `level` logged: debug, info, warn or error")
@@ -83,10 +80,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM `file` of the certificate chain; with --tls-key, serve HTTPS and HTTP/2")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM `file` of the private key of --tls-cert")
 
-	fs.StringVar(&cfg.store, "store", "memory", "where the history lives: `memory` (this process), bolt:PATH (a file, survives restarts) or redis://HOST:PORT/DB (a Redis Stream several nodes share)")
-	fs.StringVar(&cfg.redisStream, "redis-stream", redis.DefaultStream, "with a redis:// store, the stream's key; every node of one deployment uses the same")
-	fs.IntVar(&cfg.history.MaxEntries, "history-size", memory.DefaultMaxEntries, "events the history keeps for replay; the oldest go first")
-	fs.DurationVar(&cfg.history.MaxAge, "history-age", memory.DefaultMaxAge, "how long the history keeps an event (and a finished task's state)")
+	historyFlags(fs, &cfg.history)
 
 	fs.IntVar(&cfg.hub.QueueSize, "queue-size", 1000, "events a subscriber may have pending before it is disconnected as too slow")
 	fs.DurationVar(&cfg.server.Heartbeat, "heartbeat", 15*time.Second, "time between two heartbeat comments on every hub stream")
@@ -113,27 +107,28 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := serveFlags(&cfg)
-	if err := parseFlags(fs, serveHelp, serveGroups, args, os.LookupEnv, stdout, stderr); err != nil {
+	h := help{text: serveHelp, groups: serveGroups}
+	if err := parseFlags(fs, h, args, os.LookupEnv, stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
 	if cfg.shutdownTimeout == 0 {
-		return usageError(stderr, fs, serveHelp, serveGroups, errors.New("--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"))
+		return usageError(stderr, fs, h, errors.New("--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"))
 	}
-	if err := checkStoreSpec(cfg.store); err != nil {
-		return usageError(stderr, fs, serveHelp, serveGroups, err)
+	if err := cfg.history.check(); err != nil {
+		return usageError(stderr, fs, h, err)
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
-		return usageError(stderr, fs, serveHelp, serveGroups, errors.New("--tls-cert and --tls-key (or HERALD_TLS_CERT and HERALD_TLS_KEY) go together: give both or neither"))
+		return usageError(stderr, fs, h, errors.New("--tls-cert and --tls-key (or HERALD_TLS_CERT and HERALD_TLS_KEY) go together: give both or neither"))
 	}
 	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
 	if err != nil {
-		return usageError(stderr, fs, serveHelp, serveGroups, err)
+		return usageError(stderr, fs, h, err)
 	}
 	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
-		return usageError(stderr, fs, serveHelp, serveGroups, err)
+		return usageError(stderr, fs, h, err)
 	}
 	if cfg.tls, err = loadTLS(cfg.tlsCert, cfg.tlsKey); err != nil {
 		return err
@@ -195,7 +190,7 @@ type node struct {
 
 // newNode builds a node from cfg.
 func newNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*node, error) {
-	h, err := openStore(ctx, cfg.store, cfg.history, cfg.redisStream, logger)
+	h, err := cfg.history.open(ctx, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -18,10 +18,13 @@ import (
 	"github.com/heraldsse/herald/sse"
 )
 
-// subscribeHelp is the paragraph of "herald subscribe -h".
-const subscribeHelp = `Read the Server-Sent Events stream at URL, the one argument (for herald's
-hub, http://HOST/events?topic=T), and print each event as it arrives. Like a
-browser's EventSource, it reconnects when the stream ends or the network
+// subscribeHelp is what "herald subscribe -h" says besides the flags.
+var subscribeHelp = help{args: "[URL]", text: `Read the Server-Sent Events stream at URL and print each event as it
+arrives. With --topic, URL is a herald hub's address, such as
+http://localhost:8080, which means its /events, and each topic is added as a
+topic parameter; without URL, ` + urlEnv + ` gives it, else ` + defaultHub + `.
+Without --topic, URL is any stream's full URL (` + urlEnv + ` if not given).
+Like a browser's EventSource, it reconnects when the stream ends or the network
 fails, after the server's retry time (3s until the server sends one; longer
 after failures in a row), resuming with Last-Event-ID. It exits with status 0
 when the server answers 204 No Content, after --count events, when a --once
@@ -29,12 +32,12 @@ stream ends, or on SIGINT; with status 1 and a message when the server
 answers another status than 200 or a response that is not text/event-stream.
 Reconnections are reported on stderr. Flags may also follow URL.
 
-Each event is printed as
+Each event is printed as an event stream a browser would read the same:
     id: <the last event ID, when not empty>
     event: <the type, "message" when the stream named none>
     data: <one line per line of data>
 and a blank line; with --json, as one line
-    {"id": "...", "type": "...", "data": "..."}`
+    {"id": "...", "type": "...", "data": "..."}`}
 
 // subscribeConfig is what the subscribe command's flags set.
 type subscribeConfig struct {
@@ -42,6 +45,7 @@ type subscribeConfig struct {
 	count       int
 	once        bool
 	lastEventID string
+	topics      topicsFlag
 	header      headerFlag
 }
 
@@ -49,6 +53,7 @@ type subscribeConfig struct {
 // that fills cfg.
 func subscribeFlags(cfg *subscribeConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("subscribe", flag.ContinueOnError)
+	fs.Var(&cfg.topics, "topic", "subscribe to the hub's `pattern`, such as chat/* (repeatable; the variable holds one)")
 	fs.BoolVar(&cfg.json, "json", false, `print each event as one line of JSON, {"id": ..., "type": ..., "data": ...}`)
 	fs.IntVar(&cfg.count, "count", 0, "exit after `n` events; 0 means no limit")
 	fs.BoolVar(&cfg.once, "once", false, "do not reconnect: exit when the stream ends, with an error if it broke")
@@ -62,20 +67,24 @@ func subscribeFlags(cfg *subscribeConfig) *flag.FlagSet {
 func runSubscribe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg subscribeConfig
 	fs := subscribeFlags(&cfg)
-	flagArgs, rest := splitArgs(func() *flag.FlagSet { return subscribeFlags(new(subscribeConfig)) }, args)
-	if err := parseFlags(fs, subscribeHelp, nil, flagArgs, os.LookupEnv, stdout, stderr); err != nil {
+	url, err := parseWithURL(fs, func() *flag.FlagSet { return subscribeFlags(new(subscribeConfig)) }, subscribeHelp, args, os.LookupEnv, stdout, stderr)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
 	switch {
-	case len(rest) == 0:
-		return usageError(stderr, fs, subscribeHelp, nil, errors.New("missing URL"))
-	case len(rest) > 1:
-		return usageError(stderr, fs, subscribeHelp, nil, fmt.Errorf("unexpected argument %q after the URL", rest[1]))
+	case len(cfg.topics) > 0:
+		if url == "" {
+			url = defaultHub
+		}
+		if url, err = client.EventsURL(url, cfg.topics...); err != nil {
+			return usageError(stderr, fs, subscribeHelp, err)
+		}
+	case url == "":
+		return usageError(stderr, fs, subscribeHelp, errors.New("missing URL (or --topic, to read the hub at "+defaultHub+")"))
 	}
-	url := rest[0]
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.TimeKey {
@@ -91,7 +100,7 @@ func runSubscribe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		Logger:      logger,
 	})
 	if err != nil {
-		return usageError(stderr, fs, subscribeHelp, nil, err)
+		return usageError(stderr, fs, subscribeHelp, err)
 	}
 
 	format := appendEvent
@@ -105,9 +114,11 @@ func runSubscribe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 				return nil // interrupted: a clean end
 			}
+			return fmt.Errorf("subscribe: %w", refused(err))
+		}
+		if buf, err = format(buf[:0], ev); err != nil {
 			return fmt.Errorf("subscribe: %w", err)
 		}
-		buf = format(buf[:0], ev)
 		if _, err := stdout.Write(buf); err != nil {
 			return fmt.Errorf("subscribe: write: %w", err)
 		}
@@ -118,34 +129,22 @@ func runSubscribe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// appendEvent appends ev in the readable format of herald subscribe.
-func appendEvent(dst []byte, ev sse.Event) []byte {
-	if ev.ID != "" {
-		dst = append(dst, "id: "...)
-		dst = append(dst, ev.ID...)
-		dst = append(dst, '\n')
-	}
-	dst = append(dst, "event: "...)
-	dst = append(dst, eventType(ev)...)
-	dst = append(dst, '\n')
-	for line := range strings.SplitSeq(ev.Data, "\n") {
-		dst = append(dst, "data: "...)
-		dst = append(dst, line...)
-		dst = append(dst, '\n')
-	}
-	return append(dst, '\n')
+// appendEvent appends ev in the readable format of herald subscribe: as
+// an event, its type always named. A decoded event is always valid.
+func appendEvent(dst []byte, ev sse.Event) ([]byte, error) {
+	return sse.AppendEvent(dst, sse.Event{ID: ev.ID, Type: eventType(ev), Data: ev.Data})
 }
 
 // appendEventJSON appends ev as one line of JSON, exactly
 // {"id": ..., "type": ..., "data": ...}.
-func appendEventJSON(dst []byte, ev sse.Event) []byte {
+func appendEventJSON(dst []byte, ev sse.Event) ([]byte, error) {
 	dst = append(dst, `{"id": `...)
 	dst = appendJSONString(dst, ev.ID)
 	dst = append(dst, `, "type": `...)
 	dst = appendJSONString(dst, eventType(ev))
 	dst = append(dst, `, "data": `...)
 	dst = appendJSONString(dst, ev.Data)
-	return append(dst, "}\n"...)
+	return append(dst, "}\n"...), nil
 }
 
 // eventType is ev's type as a browser names it.
@@ -164,6 +163,21 @@ func appendJSONString(dst []byte, s string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+}
+
+// topicsFlag is a repeatable flag of topic patterns.
+type topicsFlag []string
+
+func (f *topicsFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return strings.Join(*f, ", ")
+}
+
+func (f *topicsFlag) Set(v string) error {
+	*f = append(*f, v)
+	return nil
 }
 
 // headerFlag is a repeatable flag of request headers, each "Name: value".

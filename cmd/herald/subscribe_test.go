@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/rawstream"
 )
 
@@ -106,7 +107,7 @@ func TestSubscribeReconnectingRawStreams(t *testing.T) {
 
 // TestSubscribeOutput checks both output formats byte for byte.
 func TestSubscribeOutput(t *testing.T) {
-	const body = "id: 1\nevent: note\ndata: <b>\"hi\" & é</b>\ndata: line 2\n\ndata: plain\n\nid\ndata: \\ \t\n\n"
+	const body = "id: 1\nevent: note\ndata: <b>\"hi\" & é</b>\ndata: line 2\n\ndata: plain\n\nid\ndata: \\ \t\n\ndata\ndata:\ndata: x\n\n"
 	ts := serveHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, body)
@@ -118,10 +119,12 @@ func TestSubscribeOutput(t *testing.T) {
 	}{
 		{name: "json", args: []string{"--json"}, want: `{"id": "1", "type": "note", "data": "<b>\"hi\" & é</b>\nline 2"}` + "\n" +
 			`{"id": "1", "type": "message", "data": "plain"}` + "\n" +
-			`{"id": "", "type": "message", "data": "\\ \t"}` + "\n"},
+			`{"id": "", "type": "message", "data": "\\ \t"}` + "\n" +
+			`{"id": "", "type": "message", "data": "\n\nx"}` + "\n"},
 		{name: "readable", args: nil, want: "id: 1\nevent: note\ndata: <b>\"hi\" & é</b>\ndata: line 2\n\n" +
 			"id: 1\nevent: message\ndata: plain\n\n" +
-			"event: message\ndata: \\ \t\n\n"},
+			"event: message\ndata: \\ \t\n\n" +
+			"event: message\ndata:\ndata:\ndata: x\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,6 +193,41 @@ func TestSubscribeEnv(t *testing.T) {
 	}
 	if header := <-headers; len(jsonLines(t, stdout)) != 2 || header != "env" {
 		t.Errorf("printed %q with X-From %q; want 2 JSON lines (HERALD_ONCE, HERALD_JSON) and X-From: env", stdout, header)
+	}
+}
+
+// TestSubscribeTopics subscribes with --topic to the hub that HERALD_URL
+// names, with no URL argument: the topics become the stream's query, and
+// only their events arrive.
+func TestSubscribeTopics(t *testing.T) {
+	url := startHub(t, hub.Options{})
+	t.Setenv("HERALD_URL", url)
+	var ids []string
+	for _, topic := range []string{"chat/a", "other/z", "chat/b", "news/x/y"} {
+		stdout, stderr, err := runCmd(t.Context(), "publish", "--topic", topic, "--data", topic)
+		if err != nil {
+			t.Fatalf("publish to %s = %v\nstderr:\n%s", topic, err, stderr)
+		}
+		ids = append(ids, strings.TrimSpace(stdout))
+	}
+	stdout, stderr, err := runCmd(t.Context(), "subscribe", "--json", "--count", "2", "--last-event-id", ids[0], "--topic", "chat/*", "--topic", "news/**")
+	if err != nil {
+		t.Fatalf("subscribe = %v\nstderr:\n%s", err, stderr)
+	}
+	want := []rawstream.Event{{ID: ids[2], Type: "message", Data: "chat/b"}, {ID: ids[3], Type: "message", Data: "news/x/y"}}
+	if got := jsonLines(t, stdout); !slices.Equal(got, want) {
+		t.Errorf("subscribe printed\n%s\nwant %q", stdout, want)
+	}
+}
+
+// TestSubscribeRefusedPattern checks the exact message herald subscribe
+// prints when the hub refuses a pattern: each thing once.
+func TestSubscribeRefusedPattern(t *testing.T) {
+	url := startHub(t, hub.Options{})
+	_, _, err := runCmd(t.Context(), "subscribe", "--topic", "chat/**/x", url)
+	want := "subscribe: " + url + `/events?topic=chat%2F%2A%2A%2Fx answered 400 Bad Request: hub: invalid pattern "chat/**/x": '**' before the last segment`
+	if err == nil || err.Error() != want {
+		t.Errorf("subscribe = %v\nwant        %s", err, want)
 	}
 }
 
@@ -264,6 +302,7 @@ func TestSubscribeInterrupted(t *testing.T) {
 }
 
 func TestSubscribeUsage(t *testing.T) {
+	t.Setenv("HERALD_URL", "")
 	tests := []struct {
 		name       string
 		args       []string
@@ -271,11 +310,14 @@ func TestSubscribeUsage(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{name: "help", args: []string{"-h"}, wantStdout: "Read the Server-Sent Events stream at URL"},
+		{name: "help", args: []string{"-h"}, wantStdout: "Usage: herald subscribe [flags] [URL]\n\nRead the Server-Sent Events stream at URL"},
+		{name: "help_lists_topic", args: []string{"-h"}, wantStdout: "--topic pattern"},
 		{name: "help_lists_flags", args: []string{"--help"}, wantStdout: "--last-event-id id"},
 		{name: "help_after_url", args: []string{"http://localhost/", "-h"}, wantStdout: "--header 'Name: value'"},
-		{name: "no_url", args: nil, wantErr: errUsage, wantStderr: "missing URL"},
-		{name: "two_urls", args: []string{"http://a/", "http://b/"}, wantErr: errUsage, wantStderr: `unexpected argument "http://b/"`},
+		{name: "no_url", args: nil, wantErr: errUsage, wantStderr: "missing URL (or --topic, to read the hub at http://localhost:8080)"},
+		{name: "no_url_but_flags", args: []string{"--json"}, wantErr: errUsage, wantStderr: "missing URL"},
+		{name: "topic_with_relative_url", args: []string{"--topic", "t", "localhost:8080"}, wantErr: errUsage, wantStderr: "not an absolute http or https URL"},
+		{name: "two_urls", args: []string{"http://a/", "http://b/"}, wantErr: errUsage, wantStderr: `unexpected argument "http://b/" after the URL`},
 		{name: "relative_url", args: []string{"/events"}, wantErr: errUsage, wantStderr: "not an absolute http or https URL"},
 		{name: "bad_header", args: []string{"--header", "no colon", "http://a/"}, wantErr: errUsage, wantStderr: `want 'Name: value', got "no colon"`},
 		{name: "negative_count", args: []string{"--count", "-1", "http://a/"}, wantErr: errUsage, wantStderr: "--count (or HERALD_COUNT) must not be negative"},

@@ -53,7 +53,7 @@ func tokenFlags(cfg *tokenConfig) *flag.FlagSet {
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg tokenConfig
 	fs := tokenFlags(&cfg)
-	if err := parseFlags(fs, tokenHelp, nil, args, os.LookupEnv, stdout, stderr); err != nil {
+	if err := parseFlags(fs, help{text: tokenHelp}, args, os.LookupEnv, stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
@@ -61,7 +61,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	tok, err := cfg.mint(time.Now())
 	if err != nil {
-		return usageError(stderr, fs, tokenHelp, nil, err)
+		return usageError(stderr, fs, help{text: tokenHelp}, err)
 	}
 	_, err = fmt.Fprintln(stdout, tok)
 	return err

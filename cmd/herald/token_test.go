@@ -19,6 +19,7 @@ import (
 
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // writePEM writes a PEM block to a file in dir and returns its path.
@@ -36,7 +37,7 @@ func writePEM(t *testing.T, name, typ string, der []byte) string {
 // nothing.
 func checkToken(t *testing.T, auth server.AuthOptions, tok string) {
 	t.Helper()
-	h, err := hub.New(hub.Options{})
+	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,8 +65,8 @@ class RefusalTest(unittest.TestCase):
     def test_refusals_are_clear_and_not_retried(self):
         other = mint_token(self.SECRET, publish="other/**")
         cases = [
-            ("an empty topic segment", self.token, "flask//x", "d", None, 400, 'has an empty segment'),
-            ("a wildcard in the topic", self.token, "flask/*", "d", None, 400, "contains '*'"),
+            ("an empty topic segment", self.token, "flask//x", "d", None, 400, 'empty segment'),
+            ("a wildcard in the topic", self.token, "flask/*", "d", None, 400, "'*' is a wildcard"),
             ("a reserved event type", self.token, "flask/x", "d", "herald:gap", 400, "reserved"),
             ("data over --max-data", self.token, "flask/x", "x" * 2000, None, 413, "limit 1024"),
             ("no token", None, "flask/x", "d", None, 401, "publishing needs a token"),

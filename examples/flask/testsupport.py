@@ -233,7 +233,8 @@ class Stream:
         for raw in self.resp:
             line = raw.decode("utf-8").rstrip("\r\n")
             if not line:
-                if event["data"]:
+                # herald's own events (herald:replayed ends a replay) are not the app's.
+                if event["data"] and not event["event"].startswith("herald:"):
                     yield {"id": event["id"], "event": event["event"], "data": "\n".join(event["data"])}
                 event = {"id": event["id"], "event": "message", "data": []}
                 continue

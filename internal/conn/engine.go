@@ -205,7 +205,7 @@ func (e *Engine) Stream(st *sse.Stream, src Source) error {
 			return err
 		}
 		if len(buf) > 0 {
-			if err := st.WriteEncoded(buf); err != nil && !ended {
+			if err := st.WriteEncoded(buf); err != nil && !ended && !isClosed(src.Done()) {
 				err = e.writeError(err)
 				src.End(err)
 				return err

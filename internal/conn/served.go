@@ -41,14 +41,11 @@ func (s *served) wake() {
 	defer s.mu.Unlock()
 	switch {
 	case s.finished:
-	case s.blocked:
+	case s.blocked, s.scheduled:
+		// Whoever writes will look again. A source that ends while a write
+		// waits is not cut short: its last words follow within the write
+		// timeout, and Close cuts what is still stuck at its deadline.
 		s.dirty = true
-		if isClosed(s.src.Done()) {
-			// The source has ended while a write waits on a client that
-			// does not read: cut the write short.
-			_ = s.c.SetWriteDeadline(time.Now())
-		}
-	case s.scheduled:
 		s.dirty = true
 	default:
 		s.scheduled = true
@@ -143,13 +140,9 @@ func (s *served) writeBlocking(ended bool) {
 				_, err = s.c.Write(s.out)
 			}
 			s.out = s.out[:0]
-			if err != nil && !ended {
-				if isClosed(s.src.Done()) {
-					err = fmt.Errorf("%w: %w", ErrWriteFailed, err) // cut short by the source's end
-				} else {
-					err = s.e.writeError(err)
-				}
-				s.endSource(err)
+			if err != nil && !ended && !isClosed(s.src.Done()) {
+				// A source that ended meanwhile already has its reason.
+				s.endSource(s.e.writeError(err))
 			}
 			if err != nil || ended {
 				s.finish()

@@ -52,7 +52,7 @@ func TestStreamHeartbeatsAndShutdown(t *testing.T) {
 		sub := subscribe(t, h, "a")
 		rec := &recorder{header: http.Header{}}
 		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/events?topic=a", nil)
-		st, err := sse.Open(rec, req, &sse.Options{Heartbeat: -1})
+		st, err := sse.Open(rec, req, sse.Options{Heartbeat: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func TestStreamSlowSubscriberToldWhy(t *testing.T) {
 		}
 		synctest.Wait()
 		rec := &recorder{header: http.Header{}}
-		st, _ := sse.Open(rec, httptest.NewRequestWithContext(t.Context(), "GET", "/", nil), &sse.Options{Heartbeat: -1})
+		st, _ := sse.Open(rec, httptest.NewRequestWithContext(t.Context(), "GET", "/", nil), sse.Options{Heartbeat: -1})
 		defer st.Close()
 		err := e.Stream(st, sub)
 		if err != nil || !strings.Contains(rec.String(), ": herald: disconnected: hub: subscriber too slow") {

@@ -146,6 +146,18 @@ func Cases() []Case {
 			},
 			EndLastEventID: "5",
 		},
+		// A named event without an id between two with ids (herald's
+		// herald:replayed marker) leaves the last event ID to the last id
+		// sent, which the next request carries.
+		{
+			Name: "named_without_id_then_resume",
+			Responses: []Response{
+				{Chunks: []string{"retry: 20\nid: 1\ndata: a\n\nevent: named\ndata: x\n\nid: 2\ndata: b\n\n"},
+					Want: []Event{msg("1", "a"), typed("1", "named", "x"), msg("2", "b")}},
+				{LastEventID: "2", Chunks: []string{"data: c\n\n"}, Want: []Event{msg("2", "c")}},
+			},
+			EndLastEventID: "2",
+		},
 		// An empty id resets the last event ID: no header is sent.
 		{
 			Name: "reset_then_resume",

@@ -18,53 +18,84 @@ import (
 // MaxLen is the longest topic or pattern accepted, in bytes.
 const MaxLen = 256
 
-// ErrInvalid is wrapped by every error from [Validate] and [ValidatePattern].
+// ErrInvalid is matched by every error from [Validate] and
+// [ValidatePattern]; the hub's ErrInvalidTopic is this error.
 var ErrInvalid = errors.New("invalid topic")
+
+// Error says which topic or pattern is invalid and why, once:
+// `invalid topic "a//b": empty segment`. It matches [ErrInvalid].
+type Error struct {
+	// Pattern is true when the string was checked as a pattern.
+	Pattern bool
+	// Value is the invalid string.
+	Value string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+// Error returns "invalid topic <value>: <reason>" ("invalid pattern" for a
+// pattern), the value quoted and cut to 40 characters.
+func (e *Error) Error() string {
+	what := "topic"
+	if e.Pattern {
+		what = "pattern"
+	}
+	return fmt.Sprintf("invalid %s %.40q: %s", what, e.Value, e.Reason)
+}
+
+// Unwrap returns [ErrInvalid].
+func (e *Error) Unwrap() error { return ErrInvalid }
 
 // Validate reports whether t is a valid topic to publish on: 1 to [MaxLen]
 // bytes of UTF-8 without control characters or '*', in non-empty segments.
+// Its error is an [*Error].
 func Validate(t string) error {
 	return check(t, false)
 }
 
 // ValidatePattern reports whether p is a valid pattern to subscribe with:
 // a topic whose segments may be "*", and whose last segment may be "**".
+// Its error is an [*Error].
 func ValidatePattern(p string) error {
 	return check(p, true)
 }
 
 func check(s string, pattern bool) error {
-	what := "topic"
-	if pattern {
-		what = "pattern"
+	if reason := problem(s, pattern); reason != "" {
+		return &Error{Pattern: pattern, Value: s, Reason: reason}
 	}
+	return nil
+}
+
+// problem says what makes s an invalid topic (or pattern), or "".
+func problem(s string, pattern bool) string {
 	switch {
 	case s == "":
-		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
+		return "empty"
 	case len(s) > MaxLen:
-		return fmt.Errorf("%w: %s longer than %d bytes", ErrInvalid, what, MaxLen)
+		return fmt.Sprintf("longer than %d bytes", MaxLen)
 	case !utf8.ValidString(s):
-		return fmt.Errorf("%w: %s %.40q is not valid UTF-8", ErrInvalid, what, s)
+		return "not valid UTF-8"
 	}
 	for i, r := range s {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return fmt.Errorf("%w: %s %.40q has a control character at byte %d", ErrInvalid, what, s, i)
+			return fmt.Sprintf("control character at byte %d", i)
 		}
 	}
 	for rest := s; ; {
 		seg, tail, more := strings.Cut(rest, "/")
 		switch {
 		case seg == "":
-			return fmt.Errorf("%w: %s %q has an empty segment", ErrInvalid, what, s)
+			return "empty segment"
 		case !pattern && strings.Contains(seg, "*"):
-			return fmt.Errorf("%w: topic %q contains '*' (wildcards are for subscribing)", ErrInvalid, s)
+			return "'*' is a wildcard, for subscribing only"
 		case seg == "**" && more:
-			return fmt.Errorf("%w: pattern %q has '**' before its last segment", ErrInvalid, s)
+			return "'**' before the last segment"
 		case seg != "*" && seg != "**" && strings.Contains(seg, "*"):
-			return fmt.Errorf("%w: pattern %q has '*' inside segment %q (a wildcard is a whole segment)", ErrInvalid, s, seg)
+			return fmt.Sprintf("'*' inside segment %.40q (a wildcard is a whole segment)", seg)
 		}
 		if !more {
-			return nil
+			return ""
 		}
 		rest = tail
 	}

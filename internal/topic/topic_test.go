@@ -54,6 +54,39 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestErrorMessages pins what each invalid topic or pattern is told: the
+// string once, and the reason once, with no "invalid topic" repeated.
+func TestErrorMessages(t *testing.T) {
+	tests := []struct {
+		in      string
+		pattern bool
+		want    string
+	}{
+		{"", false, `invalid topic "": empty`},
+		{strings.Repeat("a", topic.MaxLen+1), false, `invalid topic "` + strings.Repeat("a", 40) + `": longer than 256 bytes`},
+		{"chat/\xff", false, `invalid topic "chat/\xff": not valid UTF-8`},
+		{"chat\nlobby", false, `invalid topic "chat\nlobby": control character at byte 4`},
+		{"a//b", false, `invalid topic "a//b": empty segment`},
+		{"chat/*", false, `invalid topic "chat/*": '*' is a wildcard, for subscribing only`},
+		{"chat/**/x", true, `invalid pattern "chat/**/x": '**' before the last segment`},
+		{"chat/lob*", true, `invalid pattern "chat/lob*": '*' inside segment "lob*" (a wildcard is a whole segment)`},
+	}
+	for _, tt := range tests {
+		check := topic.Validate
+		if tt.pattern {
+			check = topic.ValidatePattern
+		}
+		err := check(tt.in)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("validating %.40q (pattern %v) = %v, want %s", tt.in, tt.pattern, err, tt.want)
+		}
+		var te *topic.Error
+		if !errors.As(err, &te) || te.Value != tt.in || te.Pattern != tt.pattern || !errors.Is(err, topic.ErrInvalid) {
+			t.Errorf("validating %.40q: %#v, want a *topic.Error matching ErrInvalid", tt.in, err)
+		}
+	}
+}
+
 var matchTests = []struct {
 	pattern, topic string
 	want           bool

@@ -26,7 +26,7 @@ import (
 
 // open opens a log at path, failing the test on an error, and closes it in
 // the test's cleanup.
-func open(t testing.TB, path string, opts *bolt.Options) *bolt.Log {
+func open(t testing.TB, path string, opts bolt.Options) *bolt.Log {
 	t.Helper()
 	l, err := bolt.Open(path, opts)
 	if err != nil {
@@ -46,17 +46,17 @@ func tempPath(t testing.TB) string {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Log {
-		return open(t, tempPath(t), nil)
+		return open(t, tempPath(t), bolt.Options{})
 	})
 }
 
 func TestConformanceRetention(t *testing.T) {
 	storetest.RunRetention(t, func(t *testing.T, maxEntries int) store.Log {
-		return open(t, tempPath(t), &bolt.Options{MaxEntries: maxEntries})
+		return open(t, tempPath(t), bolt.Options{MaxEntries: maxEntries})
 	})
 }
 
-// clock is a manual clock for Options.Now.
+// clock is a manual clock for WithClock.
 type clock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -130,7 +130,7 @@ func checkEntries(t *testing.T, what string, got, want []store.Entry) {
 
 func TestRestart(t *testing.T) {
 	path := tempPath(t)
-	first, err := bolt.Open(path, nil)
+	first, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatalf("Open(%q): %v", path, err)
 	}
@@ -139,7 +139,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 
-	l := open(t, path, nil)
+	l := open(t, path, bolt.Options{})
 	// A client that saw the fifth event before the restart resumes after it.
 	got, err := readAll(l.After(t.Context(), before[4].ID))
 	if err != nil {
@@ -168,7 +168,7 @@ func TestRestart(t *testing.T) {
 
 func TestRetentionByCount(t *testing.T) {
 	const maxEntries = 100
-	l := open(t, tempPath(t), &bolt.Options{MaxEntries: maxEntries, MaxAge: -1})
+	l := open(t, tempPath(t), bolt.Options{MaxEntries: maxEntries, MaxAge: -1})
 	all := appendData(t, l, dataN("e/", 5*maxEntries)...)
 	if _, err := l.Cleanup(); err != nil {
 		t.Fatalf("Cleanup: %v", err)
@@ -186,7 +186,7 @@ func TestRetentionByCount(t *testing.T) {
 func TestRetentionByAge(t *testing.T) {
 	c := newClock()
 	path := tempPath(t)
-	opts := &bolt.Options{MaxAge: time.Minute, Now: c.Now, CleanupInterval: time.Hour}
+	opts := bolt.WithClock(bolt.Options{MaxAge: time.Minute, CleanupInterval: time.Hour}, c.Now)
 	l := open(t, path, opts)
 	old := appendData(t, l, dataN("old/", 5)...)
 	c.Advance(30 * time.Second)
@@ -238,7 +238,7 @@ func TestRetentionByAge(t *testing.T) {
 
 func TestLaggingFollowerByAge(t *testing.T) {
 	c := newClock()
-	l := open(t, tempPath(t), &bolt.Options{MaxAge: time.Minute, Now: c.Now, CleanupInterval: time.Hour})
+	l := open(t, tempPath(t), bolt.WithClock(bolt.Options{MaxAge: time.Minute, CleanupInterval: time.Hour}, c.Now))
 	next, stop := iter.Pull2(l.Follow(t.Context()))
 	defer stop()
 	appendData(t, l, dataN("old/", 3)...)
@@ -259,7 +259,7 @@ func TestFileGrowthBounded(t *testing.T) {
 	}
 	const maxEntries = 200
 	path := tempPath(t)
-	l := open(t, path, &bolt.Options{MaxEntries: maxEntries, MaxAge: -1})
+	l := open(t, path, bolt.Options{MaxEntries: maxEntries, MaxAge: -1})
 	data := strings.Repeat("x", 200)
 	ctx := t.Context()
 	sizes := make([]int64, 0, 20)
@@ -301,7 +301,7 @@ func TestFileGrowthBounded(t *testing.T) {
 
 func TestCloseWhileAppending(t *testing.T) {
 	path := tempPath(t)
-	l, err := bolt.Open(path, nil)
+	l, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestCloseWhileAppending(t *testing.T) {
 // acked is stored.
 func checkStored(t *testing.T, path string, acked []store.ID) {
 	t.Helper()
-	l := open(t, path, &bolt.Options{MaxEntries: 1 << 30, MaxAge: -1})
+	l := open(t, path, bolt.Options{MaxEntries: 1 << 30, MaxAge: -1})
 	got, err := readAll(l.After(t.Context(), store.ID{}))
 	if err != nil {
 		t.Fatalf("After(zero) on reopening: %v", err)
@@ -373,7 +373,7 @@ func TestHelperProcess(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestCrash")
 	}
-	l, err := bolt.Open(path, &bolt.Options{MaxEntries: 1 << 30, MaxAge: -1})
+	l, err := bolt.Open(path, bolt.Options{MaxEntries: 1 << 30, MaxAge: -1})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -462,7 +462,7 @@ func TestOpenRejectsForeignFiles(t *testing.T) {
 	if err := os.WriteFile(notBolt, []byte(strings.Repeat("not a bbolt file\n", 1000)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := bolt.Open(notBolt, nil); err == nil {
+	if l, err := bolt.Open(notBolt, bolt.Options{}); err == nil {
 		l.Close()
 		t.Errorf("Open(a text file) succeeded, want an error")
 	}
@@ -479,7 +479,7 @@ func TestOpenRejectsForeignFiles(t *testing.T) {
 	if cerr := db.Close(); err != nil || cerr != nil {
 		t.Fatal(err, cerr)
 	}
-	if l, err := bolt.Open(other, nil); !errors.Is(err, bolt.ErrCorrupt) {
+	if l, err := bolt.Open(other, bolt.Options{}); !errors.Is(err, bolt.ErrCorrupt) {
 		if err == nil {
 			l.Close()
 		}
@@ -489,7 +489,7 @@ func TestOpenRejectsForeignFiles(t *testing.T) {
 
 func TestAppendEntryTime(t *testing.T) {
 	c := newClock()
-	l := open(t, tempPath(t), &bolt.Options{Now: c.Now})
+	l := open(t, tempPath(t), bolt.WithClock(bolt.Options{}, c.Now))
 	a := appendData(t, l, "a")[0]
 	if !a.Time.Equal(c.Now()) {
 		t.Errorf("entry Time = %v, want the clock's %v", a.Time, c.Now())
@@ -503,7 +503,7 @@ func TestAppendEntryTime(t *testing.T) {
 	}
 }
 
-func benchmarkAppend(b *testing.B, opts *bolt.Options, parallel bool) {
+func benchmarkAppend(b *testing.B, opts bolt.Options, parallel bool) {
 	l := open(b, tempPath(b), opts)
 	ev := sse.Event{Type: "message", Data: strings.Repeat("x", 100)}
 	ctx := context.Background()
@@ -528,16 +528,17 @@ func benchmarkAppend(b *testing.B, opts *bolt.Options, parallel bool) {
 }
 
 func BenchmarkAppend(b *testing.B) {
-	benchmarkAppend(b, nil, false)
+	benchmarkAppend(b, bolt.Options{}, false)
 }
 
 func BenchmarkAppendParallel(b *testing.B) {
 	for _, bc := range []struct {
 		name string
-		opts *bolt.Options
+		opts bolt.Options
 	}{
-		{"group_commit", nil},
-		{"maxbatch=1", &bolt.Options{MaxBatch: 1}},
+		{"group_commit", bolt.Options{}},
+		{"maxbatch=1", bolt.Options{MaxBatch: 1}},
+		{"delay=10ms", bolt.Options{BatchDelay: 10 * time.Millisecond}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchmarkAppend(b, bc.opts, true) })
 	}
@@ -545,7 +546,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 
 func TestBatchDelay(t *testing.T) {
 	t.Run("full_batch_commits_before_the_delay", func(t *testing.T) {
-		l := open(t, tempPath(t), &bolt.Options{MaxBatch: 4, BatchDelay: time.Hour})
+		l := open(t, tempPath(t), bolt.Options{MaxBatch: 4, BatchDelay: time.Hour})
 		done := make(chan error, 4)
 		for i := range 4 {
 			go func() {
@@ -566,7 +567,7 @@ func TestBatchDelay(t *testing.T) {
 	})
 	t.Run("cancelled_while_waiting_stores_nothing", func(t *testing.T) {
 		path := tempPath(t)
-		l, err := bolt.Open(path, &bolt.Options{MaxBatch: 4, BatchDelay: time.Hour})
+		l, err := bolt.Open(path, bolt.Options{MaxBatch: 4, BatchDelay: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -583,14 +584,14 @@ func TestBatchDelay(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		l = open(t, path, nil)
+		l = open(t, path, bolt.Options{})
 		if got, err := readAll(l.After(t.Context(), store.ID{})); err != nil || len(got) != 0 {
 			t.Errorf("After(zero) = %d entries, %v; want nothing stored", len(got), err)
 		}
 	})
 	t.Run("close_commits_what_waits", func(t *testing.T) {
 		path := tempPath(t)
-		l, err := bolt.Open(path, &bolt.Options{MaxBatch: 4, BatchDelay: time.Hour})
+		l, err := bolt.Open(path, bolt.Options{MaxBatch: 4, BatchDelay: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -624,7 +625,7 @@ func TestAfterEvictedMidIteration(t *testing.T) {
 	// More than one read chunk (256), so the iteration reads again after
 	// the entries it has not reached were evicted.
 	const maxEntries = 300
-	l := open(t, tempPath(t), &bolt.Options{MaxEntries: maxEntries, MaxAge: -1})
+	l := open(t, tempPath(t), bolt.Options{MaxEntries: maxEntries, MaxAge: -1})
 	want := appendData(t, l, dataN("before/", maxEntries)...)
 	next, stop := iter.Pull2(l.After(t.Context(), store.ID{}))
 	defer stop()

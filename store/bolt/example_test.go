@@ -20,9 +20,7 @@ func ExampleOpen() {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "events.db")
-	// A fixed clock keeps the IDs below stable; a program leaves Now nil.
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	opts := &bolt.Options{Now: func() time.Time { return start }}
+	opts := bolt.Options{MaxEntries: 100_000, MaxAge: 24 * time.Hour}
 	ctx := context.Background()
 
 	l, err := bolt.Open(path, opts)
@@ -53,15 +51,17 @@ func ExampleOpen() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println("client resumes after", last)
+	// An ID is "epoch-n": the file's creation time in Unix milliseconds,
+	// kept for good, then the entry's number.
+	fmt.Println("client resumes after event", last.Minor)
 	for e, err := range l.After(ctx, last) {
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		fmt.Println(e.ID, e.Topic, e.Event.Data)
+		fmt.Println(e.ID.Major == last.Major, e.ID.Minor, e.Topic, e.Event.Data)
 	}
 	// Output:
-	// client resumes after 1767225600000-2
-	// 1767225600000-3 chat/lobby again
+	// client resumes after event 2
+	// true 3 chat/lobby again
 }

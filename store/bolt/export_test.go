@@ -1,6 +1,10 @@
 package bolt
 
-import bbolt "go.etcd.io/bbolt"
+import (
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
 
 // Cleanup runs one cleanup pass now, as the background cleanup does, and
 // returns how many entries it deleted from the file.
@@ -21,4 +25,11 @@ func (l *Log) Queued() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.queue)
+}
+
+// WithClock returns opts with the clock now, which sets the epoch of a new
+// file, each entry's Time and the age of entries.
+func WithClock(opts Options, now func() time.Time) Options {
+	opts.now = now
+	return opts
 }

@@ -13,6 +13,12 @@ import (
 	"github.com/heraldsse/herald/store"
 )
 
+// Read returns a page of history after after: see [store.Log.Read]. The
+// log keeps one history for every topic.
+func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
+	return wake.ReadPage(ctx, after, q, l.After)
+}
+
 // After yields, in log order, the entries kept after the one with ID after,
 // up to the newest entry when After was called; the zero ID yields all that
 // is kept. See [store.Log] for the contract. Entries beyond MaxEntries or
@@ -31,48 +37,7 @@ import (
 // wrapping [store.ErrClosed]; a value it cannot decode, an error wrapping
 // [ErrCorrupt]. Iteration ends after any error.
 func (l *Log) After(ctx context.Context, after store.ID) iter.Seq2[store.Entry, error] {
-	l.mu.Lock()
-	closed, head := l.closed, l.head
-	l.mu.Unlock()
-	switch {
-	case closed:
-		return fail(fmt.Errorf("bolt: after %s: %w", after, store.ErrClosed))
-	case after.IsZero():
-	case after.Major != l.epoch || after.Minor > head:
-		return fail(fmt.Errorf("bolt: after %s: %w", after, store.ErrUnknownID))
-	}
-	return func(yield func(store.Entry, error) bool) {
-		cursor, fromStart := after.Minor, after.IsZero()
-		var buf []store.Entry
-		for cursor < head {
-			if err := ctx.Err(); err != nil {
-				yield(store.Entry{}, fmt.Errorf("bolt: after %s: %w", after, err))
-				return
-			}
-			r, err := l.read(buf[:0], cursor, head, fromStart)
-			if err != nil {
-				yield(store.Entry{}, fmt.Errorf("bolt: after %s: %w", after, err))
-				return
-			}
-			buf = r.entries
-			if r.missed > 0 && !fromStart {
-				yield(store.Entry{}, fmt.Errorf("bolt: after %s: %d entries up to %d-%d evicted: %w",
-					after, r.missed, l.epoch, cursor+r.missed, store.ErrEvicted))
-				return
-			}
-			fromStart = false
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			clear(buf)
-			if r.next <= cursor {
-				return // everything up to head was evicted meanwhile
-			}
-			cursor = r.next
-		}
-	}
+	return l.reader.After(ctx, after)
 }
 
 // Follow yields, in log order and exactly once each, every entry appended
@@ -88,56 +53,25 @@ func (l *Log) After(ctx context.Context, after store.ID) iter.Seq2[store.Entry, 
 // error wrapping [store.ErrClosed] and ends; a read that fails otherwise is
 // yielded as an error and ends it too.
 func (l *Log) Follow(ctx context.Context) iter.Seq2[store.Entry, error] {
+	return l.reader.Follow(ctx)
+}
+
+// state returns the sequence of the newest committed entry and whether the
+// log is closed.
+func (l *Log) state() (head uint64, closed bool) {
 	l.mu.Lock()
-	closed, start := l.closed, l.head
-	l.mu.Unlock()
-	if closed {
-		return fail(fmt.Errorf("bolt: follow: %w", store.ErrClosed))
-	}
-	return func(yield func(store.Entry, error) bool) {
-		if ctx.Err() != nil {
-			return
-		}
-		woken := make(chan struct{}, 1)
-		if !l.addFollower(woken) {
-			yield(store.Entry{}, fmt.Errorf("bolt: follow: %w", store.ErrClosed))
-			return
-		}
-		defer l.removeFollower(woken)
-		wake.Follow(ctx, wake.Follower[store.Entry]{
-			Cursor: start,
-			Read: func(buf []store.Entry, cursor uint64) (wake.Chunk[store.Entry], error) {
-				r, err := l.read(buf, cursor, math.MaxUint64, true)
-				if err != nil {
-					return wake.Chunk[store.Entry]{}, fmt.Errorf("bolt: follow: %w", err)
-				}
-				return wake.Chunk[store.Entry]{Entries: r.entries, Missed: r.missed, Next: r.next}, nil
-			},
-			Evicted: func(missed, upTo uint64) error {
-				return fmt.Errorf("bolt: follow: %d entries up to %d-%d evicted before they were read: %w",
-					missed, l.epoch, upTo, store.ErrEvicted)
-			},
-			Wake: woken,
-			Done: l.done,
-		}, yield)
-	}
+	defer l.mu.Unlock()
+	return l.head, l.closed
 }
 
-// readResult is what one chunked read found.
-type readResult struct {
-	entries []store.Entry // read, in log order
-	missed  uint64        // evicted entries right after the cursor
-	next    uint64        // every sequence up to next has been dealt with
-}
-
-// read appends to buf the entries kept after sequence cursor, up to sequence
+// read is the log's [wake.Reader.Read]: it appends to buf the entries kept after sequence cursor, up to sequence
 // limit and at most chunk of them, in one read transaction. When entries
 // right after cursor are evicted (deleted, beyond MaxEntries or older than
 // MaxAge), it reports how many as missed; with skip it then reads from the
 // oldest entry kept, else it reads nothing. It returns [store.ErrClosed]
 // once the log is closed.
-func (l *Log) read(buf []store.Entry, cursor, limit uint64, skip bool) (readResult, error) {
-	r := readResult{entries: buf, next: cursor}
+func (l *Log) read(buf []store.Entry, cursor, limit uint64, skip bool) (wake.Chunk, error) {
+	r := wake.Chunk{Entries: buf, Next: cursor}
 	l.mu.Lock()
 	closed := l.closed
 	l.mu.Unlock()
@@ -156,12 +90,12 @@ func (l *Log) read(buf []store.Entry, cursor, limit uint64, skip bool) (readResu
 			return err
 		}
 		if oldest > cursor+1 {
-			r.missed = oldest - 1 - cursor
+			r.Missed = oldest - 1 - cursor
 			if !skip {
 				return nil
 			}
 			cursor = oldest - 1
-			r.next = cursor
+			r.Next = cursor
 		}
 		last := min(limit, head, cursor+chunk)
 		if last <= cursor {
@@ -180,9 +114,9 @@ func (l *Log) read(buf []store.Entry, cursor, limit uint64, skip bool) (readResu
 			if err != nil {
 				return err
 			}
-			r.entries = append(r.entries, e)
+			r.Entries = append(r.Entries, e)
 		}
-		r.next = last
+		r.Next = last
 		return nil
 	})
 	if err != nil {
@@ -242,11 +176,4 @@ func (l *Log) oldestKept(b *bbolt.Bucket, from, head uint64, cutoff int64) (uint
 	})
 	seq, _ = first(seq + uint64(n))
 	return seq, err
-}
-
-// fail returns a sequence that yields err alone.
-func fail(err error) iter.Seq2[store.Entry, error] {
-	return func(yield func(store.Entry, error) bool) {
-		yield(store.Entry{}, err)
-	}
 }

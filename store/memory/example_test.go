@@ -12,13 +12,7 @@ import (
 )
 
 func ExampleNew() {
-	// A fixed clock keeps the IDs below stable; a program leaves Now nil.
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := memory.New(memory.Options{
-		MaxEntries: 1000,
-		MaxAge:     10 * time.Minute,
-		Now:        func() time.Time { return start },
-	})
+	l := memory.New(memory.Options{MaxEntries: 1000, MaxAge: 10 * time.Minute})
 	defer l.Close()
 	ctx := context.Background()
 
@@ -43,16 +37,19 @@ func ExampleNew() {
 			fmt.Println(err)
 			return
 		}
-		fmt.Println(e.ID, e.Topic, e.Event.Data)
+		// An ID is "epoch-n": the log's creation time in Unix
+		// milliseconds, then the entry's number.
+		fmt.Println(e.ID.Minor, e.Topic, e.Event.Data)
 	}
 
 	// An ID from an earlier run of the server has another epoch.
-	for _, err := range l.After(ctx, store.ID{Major: 1700000000000, Minor: 2}) {
+	earlier := store.ID{Major: lastEventID.Major - 60_000, Minor: 2}
+	for _, err := range l.After(ctx, earlier) {
 		fmt.Println(errors.Is(err, store.ErrUnknownID))
 	}
 	// Output:
-	// 1767225600000-2 chat/lobby world
-	// 1767225600000-3 chat/lobby again
+	// 2 chat/lobby world
+	// 3 chat/lobby again
 	// true
 }
 

@@ -1,5 +1,7 @@
 package memory
 
+import "time"
+
 // Kept returns the sequence numbers of the oldest and newest entries kept,
 // without evicting anything (oldest is newest+1 when none is kept).
 func (l *Log) Kept() (oldest, newest uint64) {
@@ -13,4 +15,11 @@ func (l *Log) Followers() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.followers.Len()
+}
+
+// WithClock returns opts with the clock now, which sets the epoch, each
+// entry's Time and the age of entries.
+func WithClock(opts Options, now func() time.Time) Options {
+	opts.now = now
+	return opts
 }

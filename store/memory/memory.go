@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -42,11 +41,11 @@ type Options struct {
 	// and only MaxEntries bounds the log.
 	MaxAge time.Duration
 
-	// Now returns the current time. It sets the epoch (see [New]), each
-	// entry's Time, and the age of entries. It is called with the log's
-	// lock held, so it must not call the Log. Nil means [time.Now]; tests
-	// inject a clock here.
-	Now func() time.Time
+	// now returns the current time: the epoch (see [New]), each entry's
+	// Time and the age of entries. It is called with the log's lock held.
+	// Nil means [time.Now]. Only tests set it (export_test.go); programs
+	// that want a fake clock run under testing/synctest.
+	now func() time.Time
 }
 
 // Log is an in-memory [store.Log] bounded by count and age. It also
@@ -54,17 +53,17 @@ type Options struct {
 // [New] (the zero value is not usable); it is safe for concurrent use by any
 // number of goroutines.
 type Log struct {
-	epoch  uint64
-	maxAge time.Duration // negative: no age bound
-	now    func() time.Time
-	done   chan struct{} // closed by Close
+	epoch     uint64
+	maxAge    time.Duration // negative: no age bound
+	now       func() time.Time
+	followers wake.Set    // woken on every append
+	reader    wake.Reader // After and Follow
 
-	mu        sync.Mutex
-	ring      []store.Entry // entry with sequence s is at ring[s%len(ring)]
-	oldest    uint64        // sequence of the oldest entry kept; head+1 when none is
-	head      uint64        // sequence of the newest entry; 0 before the first
-	closed    bool
-	followers wake.Set // one wake-up channel, buffered 1, per running Follow
+	mu     sync.Mutex
+	ring   []store.Entry // entry with sequence s is at ring[s%len(ring)]
+	oldest uint64        // sequence of the oldest entry kept; head+1 when none is
+	head   uint64        // sequence of the newest entry; 0 before the first
+	closed bool
 }
 
 var (
@@ -74,8 +73,8 @@ var (
 )
 
 // New returns an empty Log configured by opts. Its epoch, the Major part of
-// every ID it assigns, is the current time (opts.Now) in Unix milliseconds;
-// the first entry's Minor is 1.
+// every ID it assigns, is the current time in Unix milliseconds; the first
+// entry's Minor is 1.
 func New(opts Options) *Log {
 	n := opts.MaxEntries
 	if n <= 0 {
@@ -85,20 +84,21 @@ func New(opts Options) *Log {
 	if maxAge == 0 {
 		maxAge = DefaultMaxAge
 	}
-	now := opts.Now
+	now := opts.now
 	if now == nil {
 		now = time.Now
 	}
 	// Major 0 is kept for the zero ID, which means "from the start".
 	epoch := uint64(max(now().UnixMilli(), 1))
-	return &Log{
+	l := &Log{
 		epoch:  epoch,
 		maxAge: maxAge,
 		now:    now,
-		done:   make(chan struct{}),
 		ring:   make([]store.Entry, n),
 		oldest: 1,
 	}
+	l.reader = wake.Reader{Name: "memory", Epoch: epoch, MaxChunk: chunk, Head: l.state, Read: l.read, Wake: &l.followers}
+	return l
 }
 
 // Append stores ev on topic as the next entry and returns it. The entry's
@@ -131,9 +131,15 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 		// The slot held the oldest entry; it was just overwritten.
 		l.oldest = l.head - n + 1
 	}
-	l.followers.Notify()
 	l.mu.Unlock()
+	l.followers.Notify()
 	return e, nil
+}
+
+// Read returns a page of history after after: see [store.Log.Read]. The
+// log keeps one history for every topic.
+func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
+	return wake.ReadPage(ctx, after, q, l.After)
 }
 
 // After yields, in log order, the entries kept after the one with ID after,
@@ -150,53 +156,7 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 // error wrapping ctx.Err(); after [Log.Close], an error wrapping
 // [store.ErrClosed]. Iteration ends after any error.
 func (l *Log) After(ctx context.Context, after store.ID) iter.Seq2[store.Entry, error] {
-	l.mu.Lock()
-	closed, head := l.closed, l.head
-	l.mu.Unlock()
-	switch {
-	case closed:
-		return fail(fmt.Errorf("memory: after %s: %w", after, store.ErrClosed))
-	case after.IsZero():
-	case after.Major != l.epoch || after.Minor > head:
-		return fail(fmt.Errorf("memory: after %s: %w", after, store.ErrUnknownID))
-	}
-	return func(yield func(store.Entry, error) bool) {
-		cursor, fromStart := after.Minor, after.IsZero()
-		var buf []store.Entry
-		for cursor < head {
-			if err := ctx.Err(); err != nil {
-				yield(store.Entry{}, fmt.Errorf("memory: after %s: %w", after, err))
-				return
-			}
-			if buf == nil {
-				buf = make([]store.Entry, 0, min(head-cursor, chunk))
-			}
-			var missed uint64
-			var err error
-			buf, missed, err = l.read(buf[:0], cursor, head, fromStart)
-			if err != nil {
-				yield(store.Entry{}, fmt.Errorf("memory: after %s: %w", after, err))
-				return
-			}
-			if missed > 0 && !fromStart {
-				yield(store.Entry{}, fmt.Errorf("memory: after %s: %d entries up to %d-%d evicted: %w",
-					after, missed, l.epoch, cursor+missed, store.ErrEvicted))
-				return
-			}
-			fromStart = false
-			cursor += missed
-			if len(buf) == 0 {
-				return // everything up to head expired meanwhile
-			}
-			for i := range buf {
-				if !yield(buf[i], nil) {
-					return
-				}
-			}
-			cursor += uint64(len(buf))
-			clear(buf) // drop references to data the log may have evicted
-		}
-	}
+	return l.reader.After(ctx, after)
 }
 
 // Follow yields, in log order and exactly once each, every entry appended
@@ -210,72 +170,52 @@ func (l *Log) After(ctx context.Context, after store.ID) iter.Seq2[store.Entry, 
 // wrapping [store.ErrClosed] and ends. The iteration checks ctx between
 // chunks of at most 256 entries.
 func (l *Log) Follow(ctx context.Context) iter.Seq2[store.Entry, error] {
-	l.mu.Lock()
-	closed, start := l.closed, l.head
-	l.mu.Unlock()
-	if closed {
-		return fail(fmt.Errorf("memory: follow: %w", store.ErrClosed))
-	}
-	return func(yield func(store.Entry, error) bool) {
-		if ctx.Err() != nil {
-			return
-		}
-		woken := make(chan struct{}, 1)
-		if !l.addFollower(woken) {
-			yield(store.Entry{}, fmt.Errorf("memory: follow: %w", store.ErrClosed))
-			return
-		}
-		defer l.removeFollower(woken)
-		wake.Follow(ctx, wake.Follower[store.Entry]{
-			Cursor: start,
-			Read: func(buf []store.Entry, cursor uint64) (wake.Chunk[store.Entry], error) {
-				buf, missed, err := l.read(buf, cursor, math.MaxUint64, true)
-				if err != nil {
-					return wake.Chunk[store.Entry]{}, fmt.Errorf("memory: follow: %w", err)
-				}
-				return wake.Chunk[store.Entry]{Entries: buf, Missed: missed, Next: cursor + missed + uint64(len(buf))}, nil
-			},
-			Evicted: func(missed, upTo uint64) error {
-				return fmt.Errorf("memory: follow: %d entries up to %d-%d evicted before they were read: %w",
-					missed, l.epoch, upTo, store.ErrEvicted)
-			},
-			Wake: woken,
-			Done: l.done,
-		}, yield)
-	}
+	return l.reader.Follow(ctx)
 }
 
-// read appends to buf the entries after sequence cursor, up to sequence
-// limit and at most chunk of them, after evicting what has expired. When
-// entries right after cursor were evicted, it reports how many as missed;
-// with skip it then reads from the oldest entry kept, else it reads nothing.
-// It returns [store.ErrClosed] once the log is closed.
-func (l *Log) read(buf []store.Entry, cursor, limit uint64, skip bool) (_ []store.Entry, missed uint64, _ error) {
+func (l *Log) state() (head uint64, closed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.head, l.closed
+}
+
+// read is the log's [wake.Reader.Read]: it appends to buf the entries after
+// sequence cursor, up to sequence limit and at most chunk of them, after
+// evicting what has expired. When entries right after cursor were evicted,
+// it reports how many as missed; with skip it then reads from the oldest
+// entry kept, else it reads nothing. It returns [store.ErrClosed] once the
+// log is closed.
+func (l *Log) read(buf []store.Entry, cursor, limit uint64, skip bool) (wake.Chunk, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := wake.Chunk{Entries: buf, Next: cursor}
 	if l.closed {
-		return buf, 0, store.ErrClosed
+		return c, store.ErrClosed
 	}
 	l.expireLocked(l.now())
 	if cursor+1 < l.oldest {
-		missed = l.oldest - 1 - cursor
+		c.Missed = l.oldest - 1 - cursor
 		if !skip {
-			return buf, missed, nil
+			return c, nil
 		}
 		cursor = l.oldest - 1
+		c.Next = cursor
 	}
 	last := min(limit, l.head, cursor+chunk)
 	if last <= cursor {
-		return buf, missed, nil
+		return c, nil
 	}
 	n := uint64(len(l.ring))
 	first, end := (cursor+1)%n, last%n
 	if first <= end {
-		return append(buf, l.ring[first:end+1]...), missed, nil
+		buf = append(buf, l.ring[first:end+1]...)
+	} else {
+		buf = slices.Grow(buf, int(last-cursor))
+		buf = append(buf, l.ring[first:]...)
+		buf = append(buf, l.ring[:end+1]...)
 	}
-	buf = slices.Grow(buf, int(last-cursor))
-	buf = append(buf, l.ring[first:]...)
-	return append(buf, l.ring[:end+1]...), missed, nil
+	c.Entries, c.Next = buf, last
+	return c, nil
 }
 
 // expireLocked evicts the entries older than MaxAge at now. l.mu is held.
@@ -291,22 +231,6 @@ func (l *Log) expireLocked(now time.Time) {
 	}
 }
 
-func (l *Log) addFollower(wake chan struct{}) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	l.followers.Add(wake)
-	return true
-}
-
-func (l *Log) removeFollower(wake chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.followers.Remove(wake)
-}
-
 // Close releases the log's entries. Afterwards Append, After, Follow and
 // Ping fail with errors wrapping [store.ErrClosed], and running Follow
 // iterations yield such an error and end; After iterations do so at their
@@ -319,7 +243,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.ring = nil
-	close(l.done)
+	l.followers.Close()
 	return nil
 }
 
@@ -333,11 +257,4 @@ func (l *Log) Ping(ctx context.Context) error {
 		return fmt.Errorf("memory: ping: %w", store.ErrClosed)
 	}
 	return nil
-}
-
-// fail returns a sequence that yields err alone.
-func fail(err error) iter.Seq2[store.Entry, error] {
-	return func(yield func(store.Entry, error) bool) {
-		yield(store.Entry{}, err)
-	}
 }

@@ -37,7 +37,7 @@ func TestConformanceRetention(t *testing.T) {
 	})
 }
 
-// clock is a manual clock for Options.Now.
+// clock is a manual clock for WithClock.
 type clock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -95,7 +95,7 @@ func numbered(from, to int) []string {
 
 func TestEpoch(t *testing.T) {
 	c := newClock()
-	l := newLog(t, memory.Options{Now: c.Now})
+	l := newLog(t, memory.WithClock(memory.Options{}, c.Now))
 	epoch := uint64(c.Now().UnixMilli())
 	first := appendData(t, l, "1", "2", "3")[0]
 	if want := (store.ID{Major: epoch, Minor: 1}); first.ID != want {
@@ -104,7 +104,7 @@ func TestEpoch(t *testing.T) {
 
 	// Another log: a later run of the same program.
 	c.Advance(time.Second)
-	other := newLog(t, memory.Options{Now: c.Now})
+	other := newLog(t, memory.WithClock(memory.Options{}, c.Now))
 	otherFirst := appendData(t, other, "x")[0]
 
 	for _, tc := range []struct {
@@ -161,7 +161,7 @@ func TestCountEviction(t *testing.T) {
 
 func TestAgeEviction(t *testing.T) {
 	c := newClock()
-	l := newLog(t, memory.Options{MaxAge: time.Hour, Now: c.Now})
+	l := newLog(t, memory.WithClock(memory.Options{MaxAge: time.Hour}, c.Now))
 	epoch := uint64(c.Now().UnixMilli())
 	id := func(minor uint64) store.ID { return store.ID{Major: epoch, Minor: minor} }
 	appendData(t, l, "1") // at 0
@@ -206,7 +206,7 @@ func TestAgeEviction(t *testing.T) {
 
 func TestAgeEvictionIsLazy(t *testing.T) {
 	c := newClock()
-	l := newLog(t, memory.Options{MaxAge: time.Minute, Now: c.Now})
+	l := newLog(t, memory.WithClock(memory.Options{MaxAge: time.Minute}, c.Now))
 	appendData(t, l, "1", "2", "3")
 	c.Advance(2 * time.Minute)
 	if oldest, head := l.Kept(); oldest != 1 || head != 3 {
@@ -250,7 +250,7 @@ func TestMaxAge(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClock()
-			l := newLog(t, memory.Options{MaxAge: tc.maxAge, Now: c.Now})
+			l := newLog(t, memory.WithClock(memory.Options{MaxAge: tc.maxAge}, c.Now))
 			appendData(t, l, "x")
 			c.Advance(tc.age)
 			got, err := read(l.After(t.Context(), store.ID{}))
@@ -278,7 +278,7 @@ func TestMaxEntriesDefault(t *testing.T) {
 // A follower that falls behind by age, not count, is told what it missed.
 func TestFollowerFallsBehindByAge(t *testing.T) {
 	c := newClock()
-	l := newLog(t, memory.Options{MaxAge: time.Minute, Now: c.Now})
+	l := newLog(t, memory.WithClock(memory.Options{MaxAge: time.Minute}, c.Now))
 	next, stop := iter.Pull2(l.Follow(t.Context()))
 	defer stop()
 	appendData(t, l, "1")

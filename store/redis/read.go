@@ -13,8 +13,15 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/heraldsse/herald/internal/wake"
 	"github.com/heraldsse/herald/store"
 )
+
+// Read returns a page of history after after: see [store.Log.Read]. The
+// log keeps one history for every topic.
+func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
+	return wake.ReadPage(ctx, after, q, l.After)
+}
 
 // After yields, in log order, the entries kept after the one with ID after,
 // up to the newest entry when After was called (XINFO STREAM's

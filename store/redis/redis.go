@@ -27,8 +27,8 @@ const (
 	// empty.
 	DefaultStream = "herald:events"
 
-	// DefaultMaxLen is how many entries a Log keeps (approximately, unless
-	// Options.ExactTrim) when Options.MaxLen is zero.
+	// DefaultMaxLen is how many entries a Log keeps, approximately, when
+	// Options.MaxLen is zero.
 	DefaultMaxLen = 10_000
 
 	// DefaultMaxAge is how long a Log keeps an entry when Options.MaxAge is
@@ -142,10 +142,6 @@ type Options struct {
 	// Entries expire only when someone appends.
 	MaxAge time.Duration
 
-	// ExactTrim trims to exactly MaxLen and MaxAge ("=" instead of "~"),
-	// which costs Redis more work per append. Tests use it.
-	ExactTrim bool
-
 	// Backoff is the longest a Follow waits between attempts to reach Redis
 	// after a failure; the wait starts at 50ms and doubles, with jitter.
 	// Zero means DefaultBackoff.
@@ -158,6 +154,11 @@ type Options struct {
 	// Logger receives operational messages (Redis lost and regained by a
 	// Follow). Nil discards them.
 	Logger *slog.Logger
+
+	// exactTrim trims to exactly MaxLen and MaxAge ("=" instead of "~"),
+	// which costs Redis more work per append. Only tests set it
+	// (export_test.go), to check retention bounds exactly.
+	exactTrim bool
 }
 
 // Log is a [store.Log] in a Redis Stream. It also implements [io.Closer]
@@ -197,7 +198,7 @@ func New(ctx context.Context, opts Options) (*Log, error) {
 		stream:  opts.Stream,
 		maxLen:  opts.MaxLen,
 		maxAge:  opts.MaxAge,
-		approx:  !opts.ExactTrim,
+		approx:  !opts.exactTrim,
 		backoff: opts.Backoff,
 		block:   opts.Block,
 		logger:  opts.Logger,

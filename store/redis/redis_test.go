@@ -59,7 +59,7 @@ func TestConformance(t *testing.T) {
 func TestRetention(t *testing.T) {
 	addr := testenv.StartRedis(t)
 	storetest.RunRetention(t, func(t *testing.T, maxEntries int) store.Log {
-		return newLog(t, addr, redis.Options{MaxLen: int64(maxEntries), ExactTrim: true})
+		return newLog(t, addr, redis.WithExactTrim(redis.Options{MaxLen: int64(maxEntries)}))
 	})
 }
 
@@ -79,7 +79,7 @@ func TestNewUnreachable(t *testing.T) {
 
 func TestRetentionByAge(t *testing.T) {
 	addr := testenv.StartRedis(t)
-	l := newLog(t, addr, redis.Options{MaxAge: 50 * time.Millisecond, ExactTrim: true})
+	l := newLog(t, addr, redis.WithExactTrim(redis.Options{MaxAge: 50 * time.Millisecond}))
 	ctx := t.Context()
 	old, err := l.Append(ctx, "t", sse.Event{Data: "old"})
 	if err != nil {
