@@ -16,7 +16,7 @@ var allowed = map[string][]string{
 	"sse":             {},
 	"api":             {},
 	"client":          {"sse", "api"},
-	"store":           {"sse"},
+	"store":           {"sse", "internal/topic"},
 	"store/memory":    {"store", "sse", "internal/wake"},
 	"store/bolt":      {"store", "sse", "internal/wake"},
 	"store/redis":     {"store", "sse", "internal/wake"},
