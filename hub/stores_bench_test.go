@@ -25,7 +25,9 @@ func benchStores(b *testing.B) []struct {
 		name string
 		open func(b *testing.B) store.Log
 	}{
-		{"memory", func(b *testing.B) store.Log { return memory.New(memory.Options{Retention: store.Retention{MaxEntries: 1 << 16}}) }},
+		{"memory", func(b *testing.B) store.Log {
+			return memory.New(memory.Options{Retention: store.Retention{MaxEntries: 1 << 16}})
+		}},
 		{"bolt", func(b *testing.B) store.Log {
 			l, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{Retention: store.Retention{MaxEntries: 1 << 16}})
 			if err != nil {

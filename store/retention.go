@@ -127,18 +127,34 @@ func (r Retention) PolicyFor(t string) int {
 // "chat/lobby" is held by "chat/**" alone, so the default evicting the
 // stock ticker's events is no loss to it.
 func (r Retention) Holding(patterns []string) []int {
-	resolved := make([]string, 0, len(r.Policies)+1)
-	for _, p := range r.Policies {
-		resolved = append(resolved, p.Pattern)
+	holds := make([]bool, len(r.Policies)+1)
+	var wild []string
+	for _, q := range patterns {
+		if topic.IsPattern(q) {
+			wild = append(wild, q)
+		} else {
+			holds[r.PolicyFor(q)] = true // a topic has one policy
+		}
 	}
-	resolved = append(resolved, defaultPattern)
-	var out []int
-	for i, p := range resolved {
-		for _, q := range patterns {
-			if _, ok := topic.Common([]string{q, p}, resolved[:i]); ok {
-				out = append(out, i)
-				break
+	if len(wild) > 0 {
+		resolved := make([]string, 0, len(r.Policies)+1)
+		for _, p := range r.Policies {
+			resolved = append(resolved, p.Pattern)
+		}
+		resolved = append(resolved, defaultPattern)
+		for i, p := range resolved {
+			for _, q := range wild {
+				if holds[i] {
+					break
+				}
+				_, holds[i] = topic.Common([]string{q, p}, resolved[:i])
 			}
+		}
+	}
+	var out []int
+	for i, h := range holds {
+		if h {
+			out = append(out, i)
 		}
 	}
 	return out

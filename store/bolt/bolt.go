@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,6 +115,12 @@ type Log struct {
 	mu     sync.Mutex
 	closed bool
 	queue  []*request // appends waiting for the batcher
+
+	// counts is how many entries each policy's bucket holds; countMu is
+	// held by every write transaction that changes them (commits and the
+	// cleanup), across the transaction, so a failed one can put them back.
+	countMu sync.Mutex
+	counts  []uint64
 
 	// Owned by the batcher goroutine (and by Open before it starts).
 	head      uint64 // sequence of the newest committed entry; 0 before the first
@@ -358,12 +365,9 @@ func (l *Log) take(batch []*request) []*request {
 func (l *Log) commit(batch []*request) {
 	nanos := max(l.now().UnixNano(), l.lastNanos)
 	seq := l.head
+	l.countMu.Lock()
+	counts := slices.Clone(l.counts)
 	err := l.db.Update(func(tx *bbolt.Tx) error {
-		meta := tx.Bucket(metaBucket)
-		if meta == nil {
-			return fmt.Errorf("no %q bucket: %w", metaBucket, ErrCorrupt)
-		}
-		evicted := make(map[int]uint64) // policy -> newest entry evicted by this batch
 		// bbolt keeps the key and value slices until the commit; the arena
 		// is only appended to, so earlier slices stay intact.
 		arena := l.arena[:0]
@@ -371,13 +375,15 @@ func (l *Log) commit(batch []*request) {
 			seq++
 			r.entry = store.Entry{ID: store.ID{Major: l.epoch, Minor: seq}, Topic: r.topic, Event: r.ev}
 			p := &l.policies[r.policy]
-			if p.MaxEntries == 0 {
-				evicted[r.policy] = seq
-				continue
-			}
 			b, err := p.bucket(tx)
 			if err != nil {
 				return err
+			}
+			if p.MaxEntries == 0 {
+				if err := evict(b, seq); err != nil {
+					return err
+				}
+				continue
 			}
 			// Keys only ever grow: fill pages instead of splitting them in half.
 			b.FillPercent = 0.95
@@ -389,27 +395,19 @@ func (l *Log) commit(batch []*request) {
 			if err := b.Put(k, arena[start:len(arena):len(arena)]); err != nil {
 				return fmt.Errorf("put entry %d-%d: %w", l.epoch, seq, err)
 			}
-			newest, err := p.trim(b, b.Sequence()+1)
-			if err != nil {
+			if l.counts[r.policy], err = p.trim(b, l.counts[r.policy]+1); err != nil {
 				return err
-			}
-			if newest > 0 {
-				evicted[r.policy] = newest
 			}
 		}
 		if cap(arena) <= 1<<20 {
 			l.arena = arena // keep a modest buffer for the next batch
 		}
-		for i, newest := range evicted {
-			if err := meta.Put(l.policies[i].evictedKey, appendKey(nil, newest)); err != nil {
-				return fmt.Errorf("store the newest entry %s evicted: %w", l.policies[i].name, err)
-			}
-		}
-		if err := meta.Put(headKey, appendKey(nil, seq)); err != nil {
-			return fmt.Errorf("store the head: %w", err)
-		}
 		return nil
 	})
+	if err != nil {
+		copy(l.counts, counts)
+	}
+	l.countMu.Unlock()
 	if err == nil {
 		l.lastNanos, l.head = nanos, seq
 	} else {

@@ -639,6 +639,12 @@ func BenchmarkAppend(b *testing.B) {
 	benchmarkAppend(b, bolt.Options{}, false)
 }
 
+// BenchmarkAppendFullPolicy measures appends to a policy that is full, so
+// each commit also deletes its oldest entries.
+func BenchmarkAppendFullPolicy(b *testing.B) {
+	benchmarkAppend(b, bolt.Options{Retention: store.Retention{MaxEntries: 100}}, false)
+}
+
 func BenchmarkAppendParallel(b *testing.B) {
 	for _, bc := range []struct {
 		name string

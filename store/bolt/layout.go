@@ -8,7 +8,6 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
-	"github.com/heraldsse/herald/internal/topic"
 	"github.com/heraldsse/herald/store"
 )
 
@@ -17,17 +16,20 @@ import (
 //	meta                   bucket
 //	  version              1 byte, layoutVersion
 //	  epoch                8 bytes, the Major of every ID
-//	  head                 8 bytes, the sequence of the newest entry
+//	  head                 8 bytes, the newest sequence when the file was last opened
 //	  policies             the bucket names of the policies, in order, joined by "\n"
-//	  evicted:<name>       8 bytes, the sequence of the newest entry that policy evicted
-//	default                bucket of the default policy, unless it keeps no history
-//	policy:<pattern>       bucket of each other policy that keeps history
+//	default                bucket of the default policy
+//	policy:<pattern>       bucket of each other policy
 //
 // A policy's bucket holds its kept entries under their sequence (8 bytes,
-// big-endian, so keys sort in log order), in the value layout of codec.go.
-// Its own sequence (bbolt's Bucket.Sequence) is how many entries it holds,
-// so the commit that appends one can delete the oldest beyond MaxEntries
-// without counting.
+// big-endian, so keys sort in log order), in the value layout of codec.go;
+// a policy of size zero has an empty one. The bucket's own sequence
+// (bbolt's Bucket.Sequence) is the sequence of the newest entry the policy
+// evicted (for size zero, the newest it was given): it is kept in the
+// bucket's header, which a commit to the bucket rewrites anyway, so
+// recording evictions costs no page of its own. The head of the log is the
+// newest of the recorded head, every bucket's last key and every bucket's
+// sequence: a commit writes nothing else but its entries.
 //
 // Layout 1, of earlier versions, kept every entry in one "events" bucket,
 // whose sequence was the head; the meta version was 1. Open files such a
@@ -45,14 +47,12 @@ const (
 	layoutVersion = 2
 	defaultName   = "default"
 	policyPrefix  = "policy:"
-	evictedPrefix = "evicted:"
 )
 
 // policy is one history policy and where the file keeps it.
 type policy struct {
 	store.Policy
-	name       []byte // its bucket (none is made for a policy of size zero)
-	evictedKey []byte // the meta key of the newest entry it evicted
+	name []byte // its bucket
 }
 
 func newPolicies(r store.Retention) []policy {
@@ -63,7 +63,7 @@ func newPolicies(r store.Retention) []policy {
 		if i == len(resolved)-1 {
 			name = defaultName
 		}
-		out[i] = policy{Policy: p, name: []byte(name), evictedKey: []byte(evictedPrefix + name)}
+		out[i] = policy{Policy: p, name: []byte(name)}
 	}
 	return out
 }
@@ -85,28 +85,35 @@ func (p *policy) bucket(tx *bbolt.Tx) (*bbolt.Bucket, error) {
 	return b, nil
 }
 
-// trim records that b, p's bucket, holds n entries and deletes its oldest
-// beyond p's MaxEntries. It returns the newest sequence deleted, 0 for
-// none.
+// trim deletes the oldest entries of b, p's bucket, which holds n, beyond
+// p's MaxEntries, records the newest it deleted as evicted, and returns how
+// many b holds then.
 func (p *policy) trim(b *bbolt.Bucket, n uint64) (uint64, error) {
 	var newest uint64
-	if n > uint64(p.MaxEntries) {
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil && n > uint64(p.MaxEntries); k, _ = c.First() {
-			seq, err := keySeq(k)
-			if err != nil {
-				return 0, err
-			}
-			if err := c.Delete(); err != nil {
-				return 0, fmt.Errorf("delete entry %d of %s: %w", seq, p.name, err)
-			}
-			newest, n = seq, n-1
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && n > uint64(p.MaxEntries); k, _ = c.First() {
+		seq, err := keySeq(k)
+		if err != nil {
+			return n, err
 		}
+		if err := c.Delete(); err != nil {
+			return n, fmt.Errorf("delete entry %d of %s: %w", seq, p.name, err)
+		}
+		newest, n = seq, n-1
 	}
-	if err := b.SetSequence(n); err != nil {
-		return 0, fmt.Errorf("count the entries of %s: %w", p.name, err)
+	return n, evict(b, newest)
+}
+
+// evict records that the newest entry b's policy evicted is seq, unless it
+// recorded a newer one.
+func evict(b *bbolt.Bucket, seq uint64) error {
+	if seq <= b.Sequence() {
+		return nil
 	}
-	return newest, nil
+	if err := b.SetSequence(seq); err != nil {
+		return fmt.Errorf("record entry %d as evicted: %w", seq, err)
+	}
+	return nil
 }
 
 // names returns the bucket names of the policies, in order, as stored
@@ -183,10 +190,8 @@ func (l *Log) init(tx *bbolt.Tx) error {
 		if stored := meta.Get(policiesKey); stored != nil && !bytes.Equal(stored, names(l.policies)) {
 			for name := range strings.SplitSeq(string(stored), "\n") {
 				o := oldPolicy{name: name}
-				if k := meta.Get([]byte(evictedPrefix + name)); k != nil {
-					if o.evicted, err = keySeq(k); err != nil {
-						return fmt.Errorf("%s%s: %w", evictedPrefix, name, err)
-					}
+				if b := tx.Bucket([]byte(name)); b != nil {
+					o.evicted = b.Sequence()
 				}
 				old = append(old, o)
 			}
@@ -194,18 +199,21 @@ func (l *Log) init(tx *bbolt.Tx) error {
 	default:
 		return fmt.Errorf("layout version %x, want %d: %w", v, layoutVersion, ErrCorrupt)
 	}
-	if err := meta.Put(headKey, appendKey(nil, l.head)); err != nil {
-		return fmt.Errorf("store the head: %w", err)
-	}
 	if old != nil {
-		if err := l.refile(tx, meta, old); err != nil {
+		if err := l.refile(tx, old); err != nil {
 			return err
 		}
 	}
 	if err := meta.Put(policiesKey, names(l.policies)); err != nil {
 		return fmt.Errorf("store the policies: %w", err)
 	}
-	return l.settle(tx, meta)
+	if err := l.settle(tx); err != nil {
+		return err
+	}
+	if err := meta.Put(headKey, appendKey(nil, l.head)); err != nil {
+		return fmt.Errorf("store the head: %w", err)
+	}
+	return nil
 }
 
 // oldPolicy is a policy the file was written with.
@@ -217,20 +225,18 @@ type oldPolicy struct {
 // refile files every entry kept in the buckets of old under the policy l
 // gives its topic, and deletes the buckets and marks of old policies that
 // l does not have. Each of l's policies reports as evicted the newest
-// entry evicted by any old policy whose pattern overlaps its own, since
+// entry evicted by any old policy some of whose topics it now keeps, since
 // those entries might have been its.
-func (l *Log) refile(tx *bbolt.Tx, meta *bbolt.Bucket, old []oldPolicy) error {
+func (l *Log) refile(tx *bbolt.Tx, old []oldPolicy) error {
 	evicted := make([]uint64, len(l.policies))
-	for i, p := range l.policies {
-		for _, o := range old {
-			if topic.Overlaps(patternOf(o.name), p.Pattern) {
-				evicted[i] = max(evicted[i], o.evicted)
-			}
+	for _, o := range old {
+		for _, i := range l.retention.Holding([]string{patternOf(o.name)}) {
+			evicted[i] = max(evicted[i], o.evicted)
 		}
-		if p.MaxEntries > 0 {
-			if _, err := tx.CreateBucketIfNotExists(p.name); err != nil {
-				return fmt.Errorf("create bucket %q: %w", p.name, err)
-			}
+	}
+	for _, p := range l.policies {
+		if _, err := tx.CreateBucketIfNotExists(p.name); err != nil {
+			return fmt.Errorf("create bucket %q: %w", p.name, err)
 		}
 	}
 	for _, o := range old {
@@ -266,7 +272,7 @@ func (l *Log) refile(tx *bbolt.Tx, meta *bbolt.Bucket, old []oldPolicy) error {
 		if err != nil {
 			return fmt.Errorf("file the entries of %s again: %w", o.name, err)
 		}
-		if !slices.ContainsFunc(l.policies, func(p policy) bool { return p.MaxEntries > 0 && string(p.name) == o.name }) {
+		if !slices.ContainsFunc(l.policies, func(p policy) bool { return string(p.name) == o.name }) {
 			if err := tx.DeleteBucket([]byte(o.name)); err != nil {
 				return fmt.Errorf("delete bucket %q: %w", o.name, err)
 			}
@@ -277,29 +283,22 @@ func (l *Log) refile(tx *bbolt.Tx, meta *bbolt.Bucket, old []oldPolicy) error {
 				}
 			}
 		}
-		if err := meta.Delete([]byte(evictedPrefix + o.name)); err != nil {
-			return fmt.Errorf("delete the mark of %s: %w", o.name, err)
-		}
 	}
 	for i, p := range l.policies {
-		if evicted[i] > 0 {
-			if err := meta.Put(p.evictedKey, appendKey(nil, evicted[i])); err != nil {
-				return fmt.Errorf("store the newest entry %s evicted: %w", p.name, err)
-			}
+		if err := evict(tx.Bucket(p.name), evicted[i]); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
 	}
 	return nil
 }
 
-// settle checks that every policy that keeps history has its bucket,
-// trims each to its MaxEntries (which may have shrunk since the file was
-// written), counts what each holds, and finds the newest entry's time.
-func (l *Log) settle(tx *bbolt.Tx, meta *bbolt.Bucket) error {
+// settle makes sure every policy has its bucket, trims each to its
+// MaxEntries (which may have shrunk since the file was written), counts
+// what each holds, and finds the head and the newest entry's time.
+func (l *Log) settle(tx *bbolt.Tx) error {
+	l.counts = make([]uint64, len(l.policies))
 	for i := range l.policies {
 		p := &l.policies[i]
-		if p.MaxEntries == 0 {
-			continue
-		}
 		b, err := tx.CreateBucketIfNotExists(p.name)
 		if err != nil {
 			return fmt.Errorf("create bucket %q: %w", p.name, err)
@@ -311,30 +310,33 @@ func (l *Log) settle(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			n++
 		}
-		if k, v := b.Cursor().Last(); k != nil {
-			seq, err := keySeq(k)
-			if err != nil {
-				return err
-			}
-			if seq > l.head {
-				return fmt.Errorf("entry %d of %s after the head %d: %w", seq, p.name, l.head, ErrCorrupt)
-			}
+		if k, v := c.Last(); k != nil {
 			nanos, err := valueNanos(v)
 			if err != nil {
 				return err
 			}
 			l.lastNanos = max(l.lastNanos, nanos)
 		}
-		newest, err := p.trim(b, n)
-		if err != nil {
+		if l.counts[i], err = p.trim(b, n); err != nil {
 			return err
 		}
-		if newest > 0 {
-			prev, _ := keySeq(meta.Get(p.evictedKey))
-			if err := meta.Put(p.evictedKey, appendKey(nil, max(prev, newest))); err != nil {
-				return fmt.Errorf("store the newest entry %s evicted: %w", p.name, err)
-			}
+		if l.head, err = headOf(b, l.head); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// headOf returns the newer of head and the newest entry b's policy holds
+// or evicted.
+func headOf(b *bbolt.Bucket, head uint64) (uint64, error) {
+	head = max(head, b.Sequence())
+	if k, _ := b.Cursor().Last(); k != nil {
+		seq, err := keySeq(k)
+		if err != nil {
+			return head, err
+		}
+		head = max(head, seq)
+	}
+	return head, nil
 }

@@ -76,10 +76,19 @@ func (l *Log) read(tx *bbolt.Tx, after store.ID, q store.Query, holding []int) (
 	if err != nil {
 		return store.Page{}, fmt.Errorf("head: %w", err)
 	}
-	page = store.Page{Next: after}
+	buckets := make([]*bbolt.Bucket, len(l.policies))
+	for i := range l.policies {
+		if buckets[i], err = l.policies[i].bucket(tx); err != nil {
+			return store.Page{}, err
+		}
+		if head, err = headOf(buckets[i], head); err != nil {
+			return store.Page{}, err
+		}
+	}
 	if !after.IsZero() && (after.Major != l.epoch || after.Minor > head) {
 		return store.Page{}, fmt.Errorf("newest is %d-%d: %w", l.epoch, head, store.ErrUnknownID)
 	}
+	page = store.Page{Next: after, Entries: make([]store.Entry, 0, min(q.Limit(), 256))}
 	// lost is the oldest of the holding policies' newest evicted entries
 	// after after: the page says Evicted once its Next reaches it.
 	var lost uint64
@@ -90,20 +99,10 @@ func (l *Log) read(tx *bbolt.Tx, after store.ID, q store.Query, holding []int) (
 	}
 	sources := make([]source, 0, len(holding))
 	for _, i := range holding {
-		p := &l.policies[i]
-		if k := meta.Get(p.evictedKey); k != nil {
-			seq, err := keySeq(k)
-			if err != nil {
-				return store.Page{}, fmt.Errorf("%s: %w", p.evictedKey, err)
-			}
-			evicted(seq)
-		}
+		p, b := &l.policies[i], buckets[i]
+		evicted(b.Sequence())
 		if p.MaxEntries == 0 {
 			continue
-		}
-		b, err := p.bucket(tx)
-		if err != nil {
-			return store.Page{}, err
 		}
 		oldest, expired, err := oldestKept(b, head, l.cutoff(p.Policy))
 		if err != nil {

@@ -43,7 +43,7 @@ func (l *Log) cleanup() (int, error) {
 				return total, nil
 			default:
 			}
-			n, err := l.cleanupChunk(p)
+			n, err := l.cleanupChunk(i)
 			total += n
 			if err != nil {
 				return total, err
@@ -57,10 +57,11 @@ func (l *Log) cleanup() (int, error) {
 }
 
 // cleanupChunk deletes up to cleanupChunk expired entries from the front of
-// p's bucket in one transaction, and records the newest it deleted. It
+// the bucket of policy i in one transaction, and records the newest it deleted. It
 // looks first in a read transaction, so a pass that finds nothing to
 // delete costs no write.
-func (l *Log) cleanupChunk(p *policy) (int, error) {
+func (l *Log) cleanupChunk(i int) (int, error) {
+	p := &l.policies[i]
 	cutoff := l.cutoff(p.Policy)
 	var upto uint64 // delete keys up to this sequence, inclusive
 	err := l.db.View(func(tx *bbolt.Tx) error {
@@ -75,6 +76,8 @@ func (l *Log) cleanupChunk(p *policy) (int, error) {
 		return 0, closedErr(err)
 	}
 	n := 0
+	l.countMu.Lock()
+	defer l.countMu.Unlock()
 	err = l.db.Update(func(tx *bbolt.Tx) error {
 		b, err := p.bucket(tx)
 		if err != nil {
@@ -96,19 +99,11 @@ func (l *Log) cleanupChunk(p *policy) (int, error) {
 			newest = seq
 			n++
 		}
-		if n == 0 {
-			return nil
-		}
-		if err := b.SetSequence(b.Sequence() - uint64(n)); err != nil {
-			return fmt.Errorf("count the entries of %s: %w", p.name, err)
-		}
-		meta := tx.Bucket(metaBucket)
-		if meta == nil {
-			return fmt.Errorf("no %q bucket: %w", metaBucket, ErrCorrupt)
-		}
-		prev, _ := keySeq(meta.Get(p.evictedKey))
-		return meta.Put(p.evictedKey, appendKey(nil, max(prev, newest)))
+		return evict(b, newest)
 	})
+	if err == nil {
+		l.counts[i] -= uint64(n)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("delete expired entries of %s: %w", p.name, closedErr(err))
 	}

@@ -246,7 +246,7 @@ func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (page sto
 		return store.Page{}, fmt.Errorf("memory: %s: newest is %d-%d: %w", op, l.epoch, l.head, store.ErrUnknownID)
 	}
 	now := l.now()
-	page = store.Page{Next: after}
+	page = store.Page{Next: after, Entries: make([]store.Entry, 0, min(limit, 256))}
 	// lost is the oldest of the holding policies' newest evicted entries
 	// after after: the page says Evicted once its Next reaches it.
 	var lost store.ID
