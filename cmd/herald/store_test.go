@@ -101,6 +101,7 @@ func TestHistoryFromEnv(t *testing.T) {
 	}{
 		{"stocks/**=100/1m;chat/**=5000/24h;system/**=0", "[{stocks/** 100 1m0s} {chat/** 5000 24h0m0s} {system/** 0 0s}]", ""},
 		{" a=1 ; ;b=2;", "[{a 1 0s} {b 2 0s}]", ""},
+		{"", "[]", ""}, // no policies: one history for every topic, not the demo's
 		{"a=1;a=2", "", `HERALD_HISTORY="a=1;a=2": "a=2": pattern "a" is given twice`},
 		{"a=1;=5", "", `HERALD_HISTORY="a=1;=5": "=5": invalid pattern "": empty`},
 	} {
