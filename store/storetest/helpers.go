@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +64,48 @@ func appendAll(t *testing.T, l store.Log, topic string, events ...sse.Event) []s
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
+	return r.entries
+}
+
+// appendConcurrently appends n events with data "prefix/0" ... on topic
+// from 8 goroutines, as a busy publisher's requests do (a log that syncs
+// each commit to disk then shares syncs), and returns the entries Append
+// returned in log order.
+func appendConcurrently(t *testing.T, l store.Log, topic, prefix string, n int) []store.Entry {
+	t.Helper()
+	const workers = 8
+	ctx := t.Context()
+	type result struct {
+		entries []store.Entry
+		err     error
+	}
+	r := within(t, fmt.Sprintf("%d concurrent Appends to %q", n, topic), func() result {
+		var mu sync.Mutex
+		var r result
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < n; i += workers {
+					e, err := l.Append(ctx, topic, sse.Event{Data: prefix + "/" + strconv.Itoa(i)})
+					mu.Lock()
+					if err != nil && r.err == nil {
+						r.err = fmt.Errorf("Append(%q), #%d: %w", topic, i, err)
+					}
+					r.entries = append(r.entries, e)
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return r
+	})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	slices.SortFunc(r.entries, func(a, b store.Entry) int { return a.ID.Compare(b.ID) })
 	return r.entries
 }
 

@@ -667,7 +667,7 @@ func testNewestEvicted(t *testing.T, l store.Log) {
 func testQuietSurvivesNoisy(t *testing.T, l store.Log) {
 	seen := appendAll(t, l, "chat/lobby", sse.Event{Data: "seen"})[0]
 	quiet := appendAll(t, l, "chat/lobby", sse.Event{Data: "quiet"})
-	noisy := appendN(t, l, "stocks/ACME", "tick", 3000)
+	noisy := appendConcurrently(t, l, "stocks/ACME", "tick", 3000)
 
 	checkEntries(t, "Read(zero, chat/*)", kept(t, l, store.ID{}, "chat/*"), append([]store.Entry{seen}, quiet...))
 	checkEntries(t, "chat resumes after the event it saw", kept(t, l, seen.ID, "chat/*"), quiet)
