@@ -15,8 +15,8 @@ const chunk = 256
 
 // Transport carries a log's entries to its followers, in log order and
 // exactly once each, through a ring of the newest entries, and never laps
-// a follower: when the slowest running follower has Size entries unread,
-// [Transport.Reserve] waits until it reads some. The log numbers its
+// a follower: when the slowest running follower has a whole ring of
+// entries unread, [Transport.Reserve] waits until it reads some. The log numbers its
 // entries 1, 2, 3, ... (the Minor of their IDs, under one epoch, their
 // Major) and puts each in the transport once it is stored.
 //
@@ -59,8 +59,8 @@ func NewTransport(name string, epoch uint64, size int, head uint64) *Transport {
 }
 
 // Reserve waits until there is room for one more entry, that is until no
-// running follower would have more than Size entries unread once every
-// entry reserved so far is put, and reserves it: the caller then calls
+// running follower would have more than a ring of entries unread once
+// every entry reserved so far is put, and reserves it: the caller then calls
 // [Transport.Put] or, if it stores nothing after all, [Transport.Cancel].
 // With no follower running there is always room.
 //
@@ -176,8 +176,8 @@ func (t *Transport) Close() {
 // Reserve waits for it.
 //
 // A follower's start is fixed when Follow is called, but it holds back
-// appends only once its iteration runs; if more than Size entries were put
-// in between, the iteration yields first an error wrapping
+// appends only once its iteration runs; if more than a ring of entries
+// were put in between, the iteration yields first an error wrapping
 // [store.ErrEvicted], saying how many it missed, and goes on with the
 // oldest entry in the ring. After [Transport.Close], the iteration yields
 // an error wrapping [store.ErrClosed] and ends.
