@@ -3,7 +3,8 @@
 // [RunRetention] (history per policy, trimmed exactly), a log on one node
 // [RunBackpressure] (Append waits rather than lap a follower), and a log
 // shared by nodes [RunLaggingFollower], so memory, bolt and redis are held
-// to the same contract.//
+// to the same contract.
+//
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Log {
 //			l := memory.New(memory.Options{})
