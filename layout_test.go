@@ -17,7 +17,7 @@ var allowed = map[string][]string{
 	"api":             {},
 	"js":              {}, // herald.js, embedded; it imports nothing of herald
 	"client":          {"sse", "api"},
-	"store":           {"sse"},
+	"store":           {"sse", "internal/topic"},
 	"store/memory":    {"store", "sse", "internal/wake"},
 	"store/bolt":      {"store", "sse", "internal/wake"},
 	"store/redis":     {"store", "sse", "internal/wake"},

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/store"
 	"github.com/heraldsse/herald/store/memory"
 )
 
@@ -109,7 +110,7 @@ func TestReplayFromStartMarked(t *testing.T) {
 // under it between two pages: it gets a herald:gap where events were lost,
 // naming the last event it was sent, then what history still holds.
 func TestReplayGapMidway(t *testing.T) {
-	log := memory.New(memory.Options{MaxEntries: 100})
+	log := memory.New(memory.Options{Retention: store.Retention{MaxEntries: 100}})
 	h := newHub(t, hub.Options{Log: log})
 	// Publish in step with a live reader, so the hub's follower is never
 	// lapped by the small log (an overrun, which is another test's).

@@ -25,9 +25,11 @@ func benchStores(b *testing.B) []struct {
 		name string
 		open func(b *testing.B) store.Log
 	}{
-		{"memory", func(b *testing.B) store.Log { return memory.New(memory.Options{MaxEntries: 1 << 16}) }},
+		{"memory", func(b *testing.B) store.Log {
+			return memory.New(memory.Options{Retention: store.Retention{MaxEntries: 1 << 16}})
+		}},
 		{"bolt", func(b *testing.B) store.Log {
-			l, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{MaxEntries: 1 << 16})
+			l, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{Retention: store.Retention{MaxEntries: 1 << 16}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -35,7 +37,7 @@ func benchStores(b *testing.B) []struct {
 		}},
 		{"redis", func(b *testing.B) store.Log {
 			addr := testenv.StartRedis(b)
-			l, err := redis.New(context.Background(), redis.Options{Addr: addr, Stream: "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36), MaxLen: 1 << 16})
+			l, err := redis.New(context.Background(), redis.Options{Addr: addr, Stream: "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36), StreamLen: 1 << 16, Retention: store.Retention{MaxEntries: 1 << 16}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,5 +1,6 @@
 // Package store defines the event log behind a hub: [Log] appends events,
-// assigns their IDs, reads them back after an ID, and follows new ones.
+// assigns their IDs, follows new ones, and reads history back a page at a
+// time, kept per topic pattern by a [Retention].
 // Implementations live in store/memory (the default), store/bolt and
 // store/redis; store/storetest holds the conformance suite they all pass.
 package store
@@ -17,14 +18,23 @@ import (
 )
 
 var (
-	// ErrUnknownID is returned by [Log.After] when the ID is not one this
+	// ErrUnknownID is returned by [Log.Read] when the ID is not one this
 	// log could have assigned: malformed, from another epoch (an earlier
 	// run of a log that does not survive restarts), or ahead of the head.
 	ErrUnknownID = errors.New("store: unknown event id")
 
-	// ErrEvicted is returned by [Log.After] when the ID is older than the
-	// oldest event still kept, so events after it have been lost.
+	// ErrEvicted is yielded by [Log.Follow] when entries the follower had
+	// not read were dropped before it could (only a log shared by nodes,
+	// which cannot wait for every node, drops them).
 	ErrEvicted = errors.New("store: event id evicted from history")
+
+	// ErrInvalidPolicy is matched by every error of [Retention.Validate],
+	// and returned by a log opened with a Retention that is not valid.
+	ErrInvalidPolicy = errors.New("store: invalid history policy")
+
+	// ErrInvalidQuery is returned by [Log.Read] for a [Query] without a
+	// pattern, or with an invalid one.
+	ErrInvalidQuery = errors.New("store: invalid query")
 
 	// ErrClosed is returned by every method after the log was closed.
 	ErrClosed = errors.New("store: closed")
@@ -111,42 +121,43 @@ type Entry struct {
 	Time time.Time
 }
 
-// Log is an ordered, bounded log of events: the hub appends what is
-// published, follows what is appended (on this node or, for a shared log,
-// on any node), and reads history to replay it to clients that reconnect.
+// Log is an ordered log of events with bounded history: the hub appends
+// what is published, follows what is appended (on this node or, for a
+// shared log, on any node), and reads history to replay it to clients that
+// reconnect.
+//
+// Every entry reaches every follower, whatever its history policy. History
+// is kept per policy ([Retention]): a policy's events are evicted by its
+// own bounds only, and a policy of size zero keeps none.
 //
 // Implementations are safe for concurrent use by any number of goroutines.
-// They never call back into the hub. Iterators returned by After and Follow
-// may be stopped early by the caller (break); they hold no lock while they
-// yield, so a slow consumer of one iterator never stalls Append or another
-// iterator.
+// They never call back into the hub. A Follow iteration may be stopped
+// early by the caller (break); it holds no lock while it yields. Read holds
+// no lock or transaction between calls.
 type Log interface {
 	// Append stores ev (its ID field is ignored) on topic, assigns it the
 	// next ID and returns the stored entry. Once Append returns nil, the
-	// entry is visible to After and Follow and, for a durable log, stored
-	// as durably as the log promises. An unreachable backing service gives
-	// an error wrapping [ErrUnavailable].
+	// entry is visible to Read (if its policy keeps any history) and
+	// Follow and, for a durable log, stored as durably as the log
+	// promises. When followers on this node are so far behind that the
+	// log has no room for the entry, Append waits for room; if ctx ends
+	// first, it returns an error wrapping [ErrBusy] and stores nothing. An
+	// unreachable backing service gives an error wrapping
+	// [ErrUnavailable].
 	Append(ctx context.Context, topic string, ev sse.Event) (Entry, error)
 
 	// Read returns a page of history for replay: at most q.Max kept
 	// entries after the one with ID after whose topics match one of
-	// q.Patterns, in log order, up to the head of the log as it is when
-	// Read is called; the zero ID reads from the oldest entry kept. See
-	// [Page] for what else a page says. An after that is not one of this
-	// log's IDs (malformed, another epoch, ahead of the head) gives an
-	// error wrapping [ErrUnknownID]; a caller that wants what is still
-	// kept then reads from the zero ID. Entries lost to retention are not
-	// an error: the page says so in Page.Evicted.
+	// q.Patterns, in log order, merged across the policies that can keep
+	// such topics, up to the head of the log as it is when Read is
+	// called; the zero ID reads from the oldest entry kept. See [Page] for
+	// what else a page says. An after that is not one of this log's IDs
+	// (malformed, another epoch, ahead of the head) gives an error wrapping
+	// [ErrUnknownID]; a caller that wants what is still kept then reads
+	// from the zero ID. Entries lost to retention are not an error: the
+	// page says so in Page.Evicted. A query without a valid pattern gives
+	// an error wrapping [ErrInvalidQuery].
 	Read(ctx context.Context, after ID, q Query) (Page, error)
-
-	// After yields, in log order, every entry kept after the one with ID
-	// after, up to the head of the log as it was when After was called; the
-	// zero ID yields all that is kept. When after cannot be resumed from,
-	// it yields nothing but one error wrapping [ErrUnknownID] or
-	// [ErrEvicted]; a caller that wants what is still kept then calls After
-	// with the zero ID. Other failures are yielded as errors, and iteration
-	// ends after any error.
-	After(ctx context.Context, after ID) iter.Seq2[Entry, error]
 
 	// Follow yields, in log order and exactly once each, every entry
 	// appended after Follow returned (the starting point is fixed by the
@@ -155,8 +166,9 @@ type Log interface {
 	// yielded as an error wrapping [ErrUnavailable] and following goes on,
 	// resuming after the last entry yielded once the service is back, so
 	// nothing is skipped. A follower that falls so far behind that entries
-	// it has not read are evicted gets an error wrapping [ErrEvicted] and
-	// resumes at the oldest entry kept.
+	// it has not read are dropped gets an error wrapping [ErrEvicted] and
+	// resumes at the oldest entry still there (a log on one node makes
+	// Append wait instead, once the iteration has started).
 	Follow(ctx context.Context) iter.Seq2[Entry, error]
 }
 
@@ -165,7 +177,7 @@ type Query struct {
 	// Patterns are topic patterns: an entry is returned when its topic
 	// matches one of them. At least one.
 	Patterns []string
-	// Max is the most entries one page holds. Zero means 64.
+	// Max is the most entries one page holds. Zero or negative means 64.
 	Max int
 }
 
@@ -175,14 +187,24 @@ type Page struct {
 	// them.
 	Entries []Entry
 	// Next is where the next page starts: every entry up to it, matching
-	// or not, was considered. It is after's ID when nothing was.
+	// or not, was considered. When Done, it is the head of the log as
+	// Read saw it; it is after itself when the log is empty.
 	Next ID
 	// Done reports that the page reached the head of the log as Read saw
 	// it: a later page holds only what was appended since.
 	Done bool
-	// Evicted reports that events which could have matched the query, with
-	// IDs after the one read after, were evicted from the history before
-	// they were read: a client resuming from that ID has lost some.
+	// Evicted reports that history lost events this page would have
+	// held: a policy that can keep events matching the query evicted (or,
+	// for a policy of size zero, never kept) its newest such event with an
+	// ID after after and up to Next. A resume from after has then lost
+	// some. Each loss is reported once, by the page whose range (after,
+	// Next] holds the newest event the policy evicted, so a reader that
+	// pages on from Next is not told twice; the last page of a read ends
+	// at the head, so a loss is reported by then at the latest. The zero
+	// ID asks only for what is kept: a page read after it never says
+	// Evicted (though a later page of the same read may, when a policy's
+	// losses lie after the first page's Next: with several policies, or
+	// one of size zero, among those that can hold the query).
 	Evicted bool
 }
 

@@ -58,7 +58,7 @@ type serveConfig struct {
 var serveGroups = []flagGroup{
 	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "publish-timeout", "read-header-timeout", "idle-timeout", "log-level", "log-format"}},
 	{"TLS and HTTP/2", []string{"tls-cert", "tls-key"}},
-	{"History (replay after reconnect)", []string{"store", "redis-stream", "history-size", "history-age"}},
+	{"History (replay after reconnect)", []string{"store", "redis-stream", "history", "history-size", "history-age"}},
 	{"Streams", []string{"queue-size", "heartbeat", "retry"}},
 	{"Limits", []string{"max-subscribers", "max-subscribers-per-client", "max-topics", "max-body", "max-data"}},
 	{"Auth and CORS", authFlagNames},

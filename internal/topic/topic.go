@@ -11,6 +11,7 @@ package topic
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -119,5 +120,108 @@ func Match(p, t string) bool {
 			return pmore == tmore
 		}
 		p, t = prest, trest
+	}
+}
+
+// Overlaps reports whether some topic matches both valid patterns a and b.
+// It is exact: "chat/*" and "*/lobby" overlap (on "chat/lobby"); "chat/*"
+// and "chat/a/**" do not, since one matches two segments and the other at
+// least three.
+func Overlaps(a, b string) bool {
+	_, ok := Common([]string{a, b}, nil)
+	return ok
+}
+
+// Common returns a topic that every valid pattern of all matches and no
+// valid pattern of none matches, and whether there is one. It is exact (it
+// decides the question, it does not guess), and ignores only [MaxLen]: the
+// topic it returns is valid but for its length. With all empty it looks
+// for a topic no pattern of none matches.
+//
+// Why it is exact: for one number of segments n, the topics all matches
+// are a product of one set per segment, each either one literal or any
+// segment at all. Fill every "any" segment with a segment no pattern names
+// (the witness). A pattern of none that matches the witness has "*" or
+// "**" wherever the witness is free, and the same literals elsewhere, so it
+// matches every topic of n segments that all matches: one witness per n
+// decides it. Beyond the longest pattern, every n answers as the next
+// longer one does, so n runs from 1 to that length plus one.
+func Common(all, none []string) (string, bool) {
+	patterns := slices.Concat(all, none)
+	longest, fresh := 0, freshSegment(patterns)
+	for _, p := range patterns {
+		longest = max(longest, strings.Count(p, "/")+1)
+	}
+	segs := make([]string, 0, longest+1)
+	for n := 1; n <= longest+1; n++ {
+		segs = segs[:0]
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			seg := ""
+			for _, p := range all {
+				s, fits := segmentAt(p, i, n)
+				switch {
+				case !fits:
+					ok = false
+				case s == "*" || s == "**":
+				case seg == "":
+					seg = s
+				case seg != s:
+					ok = false
+				}
+			}
+			if seg == "" {
+				seg = fresh
+			}
+			segs = append(segs, seg)
+		}
+		if !ok {
+			continue
+		}
+		t := strings.Join(segs, "/")
+		if !slices.ContainsFunc(none, func(p string) bool { return Match(p, t) }) {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// segmentAt returns the segment of pattern p that constrains segment i of
+// a topic of n segments ("*" when p leaves it free), and false when p
+// matches no topic of n segments.
+func segmentAt(p string, i, n int) (string, bool) {
+	if !fitsLength(p, n) {
+		return "", false
+	}
+	for j := 0; ; j++ {
+		seg, rest, more := strings.Cut(p, "/")
+		if j == i || seg == "**" {
+			return seg, true
+		}
+		if !more {
+			return "", false // unreachable: fitsLength checked n
+		}
+		p = rest
+	}
+}
+
+// fitsLength reports whether pattern p matches some topics of n segments.
+func fitsLength(p string, n int) bool {
+	k := strings.Count(p, "/") + 1
+	if p == "**" || strings.HasSuffix(p, "/**") {
+		return n >= k
+	}
+	return n == k
+}
+
+// freshSegment returns a segment that no pattern of patterns names: "~",
+// "~~", ... whichever comes first.
+func freshSegment(patterns []string) string {
+	for s := "~"; ; s += "~" {
+		if !slices.ContainsFunc(patterns, func(p string) bool {
+			return slices.Contains(strings.Split(p, "/"), s)
+		}) {
+			return s
+		}
 	}
 }

@@ -194,3 +194,154 @@ func FuzzPattern(f *testing.F) {
 		}
 	})
 }
+
+func TestOverlaps(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"chat/lobby", "chat/lobby", true},
+		{"chat/lobby", "chat/other", false},
+		{"chat/*", "*/lobby", true},
+		{"chat/*", "chat/a/**", false},
+		{"chat/**", "chat/*", true},
+		{"chat/**", "chat", false},
+		{"**", "x", true},
+		{"*/*/**", "a/b", false},
+		{"*/*/**", "a/**", true},
+		{"stocks/**", "chat/*", false},
+		{"a/*/c", "a/b/*", true},
+		{"a/*/c", "a/b/d", false},
+	}
+	for _, tt := range tests {
+		for _, pair := range [][2]string{{tt.a, tt.b}, {tt.b, tt.a}} {
+			if got := topic.Overlaps(pair[0], pair[1]); got != tt.want {
+				t.Errorf("Overlaps(%q, %q) = %v, want %v", pair[0], pair[1], got, tt.want)
+			}
+		}
+	}
+}
+
+func TestCommon(t *testing.T) {
+	tests := []struct {
+		name      string
+		all, none []string
+		want      string // "" for none
+	}{
+		{"default policy behind chat/** holds no chat topic", []string{"chat/lobby", "**"}, []string{"chat/**"}, ""},
+		{"default policy behind chat/** holds other topics", []string{"**"}, []string{"chat/**", "stocks/**"}, "~"},
+		{"a one-segment topic escapes chat/**", []string{"*", "**"}, []string{"chat/**"}, "~"},
+		{"chat itself escapes chat/**", []string{"chat", "**"}, []string{"chat/**"}, "chat"},
+		{"a wider pattern covered piecewise by length", []string{"a/**"}, []string{"a/*", "a/*/*", "a/*/*/**"}, ""},
+		{"one length left uncovered", []string{"a/**"}, []string{"a/*", "a/*/*/**"}, "a/~/~"},
+		{"the fresh segment avoids literals", []string{"*"}, []string{"~", "~~"}, "~~~"},
+		{"literals disagree", []string{"a/*", "b/*"}, nil, ""},
+		{"nothing at all excluded", nil, nil, "~"},
+		{"everything excluded", nil, []string{"**"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := topic.Common(tt.all, tt.none)
+			if got != tt.want || ok != (tt.want != "") {
+				t.Errorf("Common(%q, %q) = %q, %v; want %q", tt.all, tt.none, got, ok, tt.want)
+			}
+		})
+	}
+}
+
+// TestCommonExhaustive checks Common against brute force: every pattern of
+// up to three segments over the literals a and b, and every topic of up to
+// five segments over a, b and c (c stands for every segment no pattern
+// names; five is past the longest pattern plus one).
+func TestCommonExhaustive(t *testing.T) {
+	var patterns, topics []string
+	var grow func(prefix string, n int, segs []string, out *[]string)
+	grow = func(prefix string, n int, segs []string, out *[]string) {
+		if n == 0 {
+			return
+		}
+		for _, s := range segs {
+			p := s
+			if prefix != "" {
+				p = prefix + "/" + s
+			}
+			*out = append(*out, p)
+			if s != "**" {
+				grow(p, n-1, segs, out)
+			}
+		}
+	}
+	grow("", 3, []string{"a", "b", "*", "**"}, &patterns)
+	grow("", 5, []string{"a", "b", "c"}, &topics)
+	for _, p := range patterns {
+		if err := topic.ValidatePattern(p); err != nil {
+			t.Fatalf("generated an invalid pattern: %v", err)
+		}
+	}
+	matchesAll := func(t string, all, none []string) bool {
+		for _, p := range all {
+			if !topic.Match(p, t) {
+				return false
+			}
+		}
+		for _, p := range none {
+			if topic.Match(p, t) {
+				return false
+			}
+		}
+		return true
+	}
+	n := 0
+	for _, a := range patterns {
+		for _, b := range patterns {
+			for _, none := range [][]string{nil, {a}, {"a/*"}, {"*/b/**", "a"}} {
+				all := []string{a, b}
+				want := slices.ContainsFunc(topics, func(t string) bool { return matchesAll(t, all, none) })
+				got, ok := topic.Common(all, none)
+				if ok != want || ok && !matchesAll(got, all, none) {
+					t.Fatalf("Common(%q, %q) = %q, %v; brute force says %v", all, none, got, ok, want)
+				}
+				n++
+			}
+		}
+	}
+	t.Logf("%d cases over %d patterns and %d topics", n, len(patterns), len(topics))
+}
+
+// FuzzCommon checks that a topic Common finds is valid and matches what it
+// should, and that when it finds none, the fuzzed topic is no
+// counterexample.
+func FuzzCommon(f *testing.F) {
+	f.Add("chat/*", "*/lobby", "chat/x", "chat/lobby")
+	f.Add("**", "a/**", "a/*", "a/b/c")
+	f.Add("a/**", "**", "a/*/*/**", "a/b/c")
+	f.Add("~", "*", "~~", "~~~")
+	f.Fuzz(func(t *testing.T, a, b, c, tp string) {
+		for _, p := range []string{a, b, c} {
+			if topic.ValidatePattern(p) != nil {
+				return
+			}
+		}
+		all, none := []string{a, b}, []string{c}
+		got, ok := topic.Common(all, none)
+		overlaps := topic.Overlaps(a, b)
+		if overlaps != topic.Overlaps(b, a) || ok && !overlaps {
+			t.Fatalf("Overlaps(%q, %q) = %v, reversed %v, Common with %q excluded %v", a, b, overlaps, topic.Overlaps(b, a), c, ok)
+		}
+		if topic.Validate(tp) == nil && topic.Match(a, tp) && topic.Match(b, tp) && !overlaps {
+			t.Fatalf("Overlaps(%q, %q) = false, but %q matches both", a, b, tp)
+		}
+		if ok {
+			if err := topic.Validate(got); err != nil && len(got) <= topic.MaxLen {
+				t.Fatalf("Common(%q, %q) = %q, invalid: %v", all, none, got, err)
+			}
+			if !topic.Match(a, got) || !topic.Match(b, got) || topic.Match(c, got) {
+				t.Fatalf("Common(%q, %q) = %q, which does not fit", all, none, got)
+			}
+			return
+		}
+		if topic.Validate(tp) == nil && topic.Match(a, tp) && topic.Match(b, tp) && !topic.Match(c, tp) {
+			t.Fatalf("Common(%q, %q) found nothing, but %q fits", all, none, tp)
+		}
+	})
+}

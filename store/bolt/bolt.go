@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,53 +19,47 @@ import (
 )
 
 const (
-	// DefaultMaxEntries is the number of entries a Log keeps when
-	// Options.MaxEntries is zero or negative.
-	DefaultMaxEntries = 10_000
-
-	// DefaultMaxAge is how long a Log keeps an entry when Options.MaxAge is
-	// zero.
-	DefaultMaxAge = time.Hour
+	// DefaultMaxLag is how many entries the slowest follower may have left
+	// unread when Options.MaxLag is zero.
+	DefaultMaxLag = 8192
 
 	// DefaultMaxBatch is the most appends committed in one transaction when
 	// Options.MaxBatch is zero or negative.
 	DefaultMaxBatch = 1000
 
 	// DefaultCleanupInterval is how often the cleanup looks for entries
-	// beyond MaxAge when Options.CleanupInterval is zero.
+	// beyond their policy's MaxAge when Options.CleanupInterval is zero.
 	DefaultCleanupInterval = time.Second
 
 	// lockTimeout bounds how long Open waits for another process to release
 	// the file.
 	lockTimeout = 2 * time.Second
 
-	// chunk is the most entries a read copies out in one read transaction,
-	// so a long replay never holds a transaction (which keeps bbolt from
-	// reusing freed pages) for long.
-	chunk = 256
+	// scanLimit is the most entries one Read considers in its read
+	// transaction (unless the query asks for more): a page of a rare topic
+	// in a busy policy then ends early, not Done, and the next one reads
+	// on.
+	scanLimit = 1024
 
 	// cleanupChunk is the most entries one cleanup transaction deletes, so
 	// cleanup never holds bbolt's single writer lock for long.
 	cleanupChunk = 512
 )
 
-var (
-	metaBucket   = []byte("meta")
-	eventsBucket = []byte("events")
-	epochKey     = []byte("epoch")
-	versionKey   = []byte("version")
-)
-
 // Options configures a [Log]. The zero value gives the defaults.
 type Options struct {
-	// MaxEntries is how many entries the log keeps: once more are
-	// appended, the oldest are evicted. Zero or negative means 10,000.
-	MaxEntries int
+	// Retention is how much history each topic keeps: one bucket per
+	// policy of the file. The zero value keeps 10,000 events of every
+	// topic for an hour. When it differs from the policies the file was
+	// last opened with, Open files the kept events again under the new
+	// policies (see [Open]).
+	Retention store.Retention
 
-	// MaxAge is how long an entry is kept after it was appended. Zero
-	// means one hour. Negative means entries never expire by age and only
-	// MaxEntries bounds the log.
-	MaxAge time.Duration
+	// MaxLag is how many committed entries the slowest running Follow
+	// iteration may have left unread: an Append beyond that waits until it
+	// reads (see [Log.Append]). It is the size of the in-memory ring that
+	// carries entries to followers. Zero or negative means DefaultMaxLag.
+	MaxLag int
 
 	// MaxBatch is the most appends committed together in one transaction
 	// (one disk sync). Appends that arrive while a transaction commits wait
@@ -80,9 +75,9 @@ type Options struct {
 	BatchDelay time.Duration
 
 	// CleanupInterval is how often the background cleanup looks for
-	// entries older than MaxAge to delete from the file. Entries beyond
-	// MaxEntries are deleted as they pile up, whatever this is. Zero means
-	// one second.
+	// entries older than their policy's MaxAge to delete from the file.
+	// Entries beyond a policy's MaxEntries are deleted by the commit that
+	// appends their successors, whatever this is. Zero means one second.
 	CleanupInterval time.Duration
 
 	// Logger receives failures of the background cleanup. Nil discards
@@ -104,35 +99,39 @@ type Log struct {
 	db              *bbolt.DB
 	path            string
 	epoch           uint64
-	maxEntries      uint64
-	maxAge          time.Duration // negative: no age bound
+	retention       store.Retention
+	policies        []policy // in the order of Retention.Resolved
 	maxBatch        int
 	batchDelay      time.Duration
 	cleanupInterval time.Duration
 	now             func() time.Time
 	logger          *slog.Logger
+	transport       *wake.Transport
 
-	kick      chan struct{} // buffered 1: requests are queued
-	cleanKick chan struct{} // buffered 1: entries beyond MaxEntries piled up
-	stop      chan struct{} // closed by Close: the goroutines finish
-	wg        sync.WaitGroup
-	followers wake.Set    // woken after every commit
-	reader    wake.Reader // After and Follow
+	kick chan struct{} // buffered 1: requests are queued
+	stop chan struct{} // closed by Close: the goroutines finish
+	wg   sync.WaitGroup
 
 	mu     sync.Mutex
 	closed bool
-	head   uint64     // sequence of the newest committed entry; 0 before the first
 	queue  []*request // appends waiting for the batcher
 
-	// Owned by the batcher goroutine.
+	// counts is how many entries each policy's bucket holds; countMu is
+	// held by every write transaction that changes them (commits and the
+	// cleanup), across the transaction, so a failed one can put them back.
+	countMu sync.Mutex
+	counts  []uint64
+
+	// Owned by the batcher goroutine (and by Open before it starts).
+	head      uint64 // sequence of the newest committed entry; 0 before the first
 	lastNanos int64  // time of the newest entry, so times never decrease
 	arena     []byte // keys and values of the batch being committed
-	sinceKick uint64 // entries committed since the cleanup was last kicked
 }
 
 // request is one Append waiting for its batch to commit.
 type request struct {
 	topic    string
+	policy   int // index in Log.policies
 	ev       sse.Event
 	entry    store.Entry
 	err      error
@@ -152,33 +151,37 @@ var (
 // expired entries; [Log.Close] stops them and closes the file.
 //
 // A new file takes as its epoch, the Major part of every ID the log
-// assigns, the current time in Unix milliseconds, and keeps it
-// for good: IDs keep increasing across restarts, and an ID a client got
-// before a restart still resumes. The retention bounds are those of opts,
-// whatever they were when the file was written.
+// assigns, the current time in Unix milliseconds, and keeps it for good:
+// IDs keep increasing across restarts, and an ID a client got before a
+// restart still resumes. The retention bounds are those of opts, whatever
+// they were when the file was written.
 //
-// Open fails when another process has the file open (after waiting two
-// seconds for it), and with an error wrapping [ErrCorrupt] when the file is
-// a bbolt file this package did not write.
+// When the file was written with other policies (other patterns, or in
+// another order), or in the single history of earlier versions, Open files
+// every stored event again under the policy opts gives its topic, in one
+// transaction, then trims each policy to its bounds. A policy whose topics
+// an old policy could hold reports what that one had evicted, so a resume
+// from before it is told of the loss. Nothing still kept is lost.
+//
+// Open fails with an error wrapping [store.ErrInvalidPolicy] for an
+// invalid opts.Retention, when another process has the file open (after
+// waiting two seconds for it), and with an error wrapping [ErrCorrupt]
+// when the file is a bbolt file this package did not write.
 func Open(path string, opts Options) (*Log, error) {
+	if err := opts.Retention.Validate(); err != nil {
+		return nil, fmt.Errorf("bolt: open %q: %w", path, err)
+	}
 	l := &Log{
 		path:            path,
-		maxEntries:      DefaultMaxEntries,
-		maxAge:          opts.MaxAge,
+		retention:       opts.Retention,
+		policies:        newPolicies(opts.Retention),
 		maxBatch:        opts.MaxBatch,
 		batchDelay:      max(opts.BatchDelay, 0),
 		cleanupInterval: opts.CleanupInterval,
 		now:             opts.now,
 		logger:          opts.Logger,
 		kick:            make(chan struct{}, 1),
-		cleanKick:       make(chan struct{}, 1),
 		stop:            make(chan struct{}),
-	}
-	if opts.MaxEntries > 0 {
-		l.maxEntries = uint64(opts.MaxEntries)
-	}
-	if l.maxAge == 0 {
-		l.maxAge = DefaultMaxAge
 	}
 	if l.maxBatch <= 0 {
 		l.maxBatch = DefaultMaxBatch
@@ -192,6 +195,10 @@ func Open(path string, opts Options) (*Log, error) {
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
+	lag := opts.MaxLag
+	if lag <= 0 {
+		lag = DefaultMaxLag
+	}
 
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
 	if err != nil {
@@ -202,73 +209,25 @@ func Open(path string, opts Options) (*Log, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %q: %w", path, err)
 	}
-	l.reader = wake.Reader{Name: "bolt", Epoch: l.epoch, MaxChunk: chunk, Head: l.state, Read: l.read, Wake: &l.followers}
+	l.transport = wake.NewTransport("bolt", l.epoch, lag, l.head)
 	l.wg.Go(l.batcher)
 	l.wg.Go(l.cleaner)
 	return l, nil
-}
-
-// init creates the buckets of a new file, or checks those of an existing
-// one, and loads the epoch, the head and the newest entry's time.
-func (l *Log) init(tx *bbolt.Tx) error {
-	meta := tx.Bucket(metaBucket)
-	if meta == nil {
-		// A new file, or one that holds something else.
-		if name, _ := tx.Cursor().First(); name != nil {
-			return fmt.Errorf("bucket %q without a %q bucket: %w", name, metaBucket, ErrCorrupt)
-		}
-		var err error
-		if meta, err = tx.CreateBucket(metaBucket); err != nil {
-			return fmt.Errorf("create bucket %q: %w", metaBucket, err)
-		}
-		// Major 0 is kept for the zero ID, which means "from the start".
-		epoch := uint64(max(l.now().UnixMilli(), 1))
-		if err := meta.Put(versionKey, []byte{formatVersion}); err != nil {
-			return fmt.Errorf("store format version: %w", err)
-		}
-		if err := meta.Put(epochKey, appendKey(nil, epoch)); err != nil {
-			return fmt.Errorf("store epoch: %w", err)
-		}
-		if _, err := tx.CreateBucket(eventsBucket); err != nil {
-			return fmt.Errorf("create bucket %q: %w", eventsBucket, err)
-		}
-	}
-	if v := meta.Get(versionKey); len(v) != 1 || v[0] != formatVersion {
-		return fmt.Errorf("format version %x, want %d: %w", v, formatVersion, ErrCorrupt)
-	}
-	epoch, err := keySeq(meta.Get(epochKey))
-	if err != nil || epoch == 0 {
-		return fmt.Errorf("epoch: %w", ErrCorrupt)
-	}
-	l.epoch = epoch
-	b := tx.Bucket(eventsBucket)
-	if b == nil {
-		return fmt.Errorf("no %q bucket: %w", eventsBucket, ErrCorrupt)
-	}
-	l.head = b.Sequence()
-	if k, v := b.Cursor().Last(); k != nil {
-		seq, err := keySeq(k)
-		if err != nil {
-			return err
-		}
-		if seq > l.head {
-			return fmt.Errorf("entry %d after the sequence %d: %w", seq, l.head, ErrCorrupt)
-		}
-		if l.lastNanos, err = valueNanos(v); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Append stores ev on topic as the next entry and returns it, once the
 // transaction holding it has been committed and synced to disk. The entry's
 // Event has an empty ID (its ID is the entry's ID); its Time is the log's
 // clock when its batch was committed, never earlier than the entry before.
-// Concurrent appends share transactions (see [Options.MaxBatch]). Append
-// never waits for a reader: followers are woken with non-blocking sends.
+// Concurrent appends share transactions (see [Options.MaxBatch]). The
+// policy of topic keeps the entry, and the same transaction deletes that
+// policy's oldest entries beyond its MaxEntries; a policy of size zero
+// keeps nothing. Followers are woken with non-blocking sends.
 //
-// Append returns an error wrapping ctx.Err() without storing anything when
+// When the slowest running follower has MaxLag committed entries unread,
+// Append waits until it reads some before joining a batch; if ctx ends
+// first, it returns an error wrapping [store.ErrBusy] and stores nothing.
+// It returns an error wrapping ctx.Err() without storing anything when
 // ctx is done before the entry is taken into a batch; once taken, it waits
 // for the commit. It returns an error wrapping [store.ErrClosed] after
 // [Log.Close], and an error from bbolt when the commit fails, in which case
@@ -277,11 +236,15 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 	if err := ctx.Err(); err != nil {
 		return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, err)
 	}
+	if err := l.transport.Reserve(ctx); err != nil {
+		return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, err)
+	}
 	ev.ID = ""
-	r := &request{topic: topic, ev: ev, done: make(chan struct{})}
+	r := &request{topic: topic, policy: l.retention.PolicyFor(topic), ev: ev, done: make(chan struct{})}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
+		l.transport.Cancel()
 		return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, store.ErrClosed)
 	}
 	l.queue = append(l.queue, r)
@@ -298,6 +261,7 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 		if !r.taken {
 			r.canceled = true
 			l.mu.Unlock()
+			l.transport.Cancel()
 			return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, ctx.Err())
 		}
 		l.mu.Unlock()
@@ -395,26 +359,34 @@ func (l *Log) take(batch []*request) []*request {
 	return batch
 }
 
-// commit stores batch in one transaction, publishes the new head to readers
-// and wakes followers, then releases each request's Append.
+// commit stores batch in one transaction, each entry in the bucket of its
+// policy, deleting what falls beyond each policy's MaxEntries; then it hands
+// the entries to the followers and releases each request's Append.
 func (l *Log) commit(batch []*request) {
 	nanos := max(l.now().UnixNano(), l.lastNanos)
-	var seq uint64
+	seq := l.head
+	l.countMu.Lock()
+	counts := slices.Clone(l.counts)
 	err := l.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(eventsBucket)
-		if b == nil {
-			return fmt.Errorf("no %q bucket: %w", eventsBucket, ErrCorrupt)
-		}
-		// Keys only ever grow: fill pages instead of splitting them in half.
-		b.FillPercent = 0.95
 		// bbolt keeps the key and value slices until the commit; the arena
 		// is only appended to, so earlier slices stay intact.
 		arena := l.arena[:0]
 		for _, r := range batch {
-			var err error
-			if seq, err = b.NextSequence(); err != nil {
-				return fmt.Errorf("next sequence: %w", err)
+			seq++
+			r.entry = store.Entry{ID: store.ID{Major: l.epoch, Minor: seq}, Topic: r.topic, Event: r.ev}
+			p := &l.policies[r.policy]
+			b, err := p.bucket(tx)
+			if err != nil {
+				return err
 			}
+			if p.MaxEntries == 0 {
+				if err := evict(b, seq); err != nil {
+					return err
+				}
+				continue
+			}
+			// Keys only ever grow: fill pages instead of splitting them in half.
+			b.FillPercent = 0.95
 			start := len(arena)
 			arena = appendKey(arena, seq)
 			k := arena[start:len(arena):len(arena)]
@@ -423,27 +395,21 @@ func (l *Log) commit(batch []*request) {
 			if err := b.Put(k, arena[start:len(arena):len(arena)]); err != nil {
 				return fmt.Errorf("put entry %d-%d: %w", l.epoch, seq, err)
 			}
-			r.entry = store.Entry{ID: store.ID{Major: l.epoch, Minor: seq}, Topic: r.topic, Event: r.ev}
+			if l.counts[r.policy], err = p.trim(b, l.counts[r.policy]+1); err != nil {
+				return err
+			}
 		}
 		if cap(arena) <= 1<<20 {
 			l.arena = arena // keep a modest buffer for the next batch
 		}
 		return nil
 	})
+	if err != nil {
+		copy(l.counts, counts)
+	}
+	l.countMu.Unlock()
 	if err == nil {
-		l.lastNanos = nanos
-		l.mu.Lock()
-		l.head = seq
-		l.mu.Unlock()
-		l.followers.Notify()
-		l.sinceKick += uint64(len(batch))
-		if l.sinceKick >= l.cleanupSlack() {
-			l.sinceKick = 0
-			select {
-			case l.cleanKick <- struct{}{}:
-			default:
-			}
-		}
+		l.lastNanos, l.head = nanos, seq
 	} else {
 		err = fmt.Errorf("commit %d entries: %w", len(batch), err)
 	}
@@ -451,19 +417,21 @@ func (l *Log) commit(batch []*request) {
 	for _, r := range batch {
 		if err != nil {
 			r.entry, r.err = store.Entry{}, err
+			l.transport.Cancel()
 		} else {
 			r.entry.Time = t
+			l.transport.Put(r.entry)
 		}
 		close(r.done)
 	}
 }
 
-// Close commits the appends already accepted, stops the log's goroutines,
-// ends running Follow iterations and closes the file. Afterwards Append,
-// After, Follow and Ping fail with errors wrapping [store.ErrClosed];
-// running Follow iterations yield such an error and end, and After
-// iterations do so at their next chunk. Close is idempotent: later calls
-// return nil. It returns an error when closing the file fails.
+// Close commits the appends already accepted, hands them to the followers,
+// stops the log's goroutines, ends running Follow iterations and closes the
+// file. Afterwards Append, Read, Follow and Ping fail with errors wrapping
+// [store.ErrClosed], and Follow iterations yield such an error and end,
+// as do Appends waiting for room. Close is idempotent: later calls return
+// nil. It returns an error when closing the file fails.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -472,9 +440,9 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
-	l.followers.Close()
 	close(l.stop)
 	l.wg.Wait()
+	l.transport.Close()
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close %q: %w", l.path, err)
 	}
@@ -488,15 +456,12 @@ func (l *Log) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: ping: %w", err)
 	}
-	l.mu.Lock()
-	closed := l.closed
-	l.mu.Unlock()
-	if closed {
+	if l.isClosed() {
 		return fmt.Errorf("bolt: ping: %w", store.ErrClosed)
 	}
 	err := l.db.View(func(tx *bbolt.Tx) error {
-		if tx.Bucket(eventsBucket) == nil {
-			return fmt.Errorf("no %q bucket: %w", eventsBucket, ErrCorrupt)
+		if tx.Bucket(metaBucket) == nil {
+			return fmt.Errorf("no %q bucket: %w", metaBucket, ErrCorrupt)
 		}
 		return nil
 	})
@@ -504,6 +469,12 @@ func (l *Log) Ping(ctx context.Context) error {
 		return fmt.Errorf("bolt: ping: %w", closedErr(err))
 	}
 	return nil
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
 }
 
 // closedErr maps bbolt's error for a closed database to [store.ErrClosed].

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,8 +50,14 @@ func TestConformance(t *testing.T) {
 }
 
 func TestConformanceRetention(t *testing.T) {
-	storetest.RunRetention(t, func(t *testing.T, maxEntries int) store.Log {
-		return open(t, tempPath(t), bolt.Options{MaxEntries: maxEntries})
+	storetest.RunRetention(t, func(t *testing.T, r store.Retention) store.Log {
+		return open(t, tempPath(t), bolt.Options{Retention: r})
+	})
+}
+
+func TestConformanceBackpressure(t *testing.T) {
+	storetest.RunBackpressure(t, func(t *testing.T, maxLag int) store.Log {
+		return open(t, tempPath(t), bolt.Options{MaxLag: maxLag})
 	})
 }
 
@@ -99,17 +104,24 @@ func dataN(prefix string, n int) []string {
 	return out
 }
 
-// readAll ranges over seq and returns the entries yielded and the last
-// error.
-func readAll(seq iter.Seq2[store.Entry, error]) (entries []store.Entry, err error) {
-	for e, e2 := range seq {
-		if e2 != nil {
-			err = e2
-			continue
-		}
-		entries = append(entries, e)
+// readAll reads every page after id of the entries matching patterns
+// ("**" when none is given), in pages of 7.
+func readAll(t *testing.T, l *bolt.Log, id store.ID, patterns ...string) (entries []store.Entry, evicted bool, err error) {
+	t.Helper()
+	if len(patterns) == 0 {
+		patterns = []string{"**"}
 	}
-	return entries, err
+	return storetest.ReadAll(t.Context(), l, id, store.Query{Patterns: patterns, Max: 7})
+}
+
+// kept is readAll failing the test on an error or Evicted.
+func kept(t *testing.T, l *bolt.Log, id store.ID, patterns ...string) []store.Entry {
+	t.Helper()
+	entries, evicted, err := readAll(t, l, id, patterns...)
+	if err != nil || evicted {
+		t.Fatalf("Read(%v, %q): evicted %v, %v; want neither", id, patterns, evicted, err)
+	}
+	return entries
 }
 
 func same(a, b store.Entry) bool {
@@ -141,13 +153,9 @@ func TestRestart(t *testing.T) {
 
 	l := open(t, path, bolt.Options{})
 	// A client that saw the fifth event before the restart resumes after it.
-	got, err := readAll(l.After(t.Context(), before[4].ID))
-	if err != nil {
-		t.Fatalf("After(%v) after a restart: %v", before[4].ID, err)
-	}
-	checkEntries(t, "After(fifth) after a restart", got, before[5:])
-	if got, err := readAll(l.After(t.Context(), before[9].ID)); err != nil || len(got) != 0 {
-		t.Fatalf("After(last before restart) = %d entries, %v; want none and no error", len(got), err)
+	checkEntries(t, "Read(fifth) after a restart", kept(t, l, before[4].ID), before[5:])
+	if got := kept(t, l, before[9].ID); len(got) != 0 {
+		t.Fatalf("Read(last before restart) = %d entries, want none", len(got))
 	}
 
 	after := appendData(t, l, dataN("after/", 3)...)
@@ -159,53 +167,35 @@ func TestRestart(t *testing.T) {
 	if after[0].ID.Major != before[0].ID.Major {
 		t.Errorf("epoch after restart = %d, want %d as before", after[0].ID.Major, before[0].ID.Major)
 	}
-	got, err = readAll(l.After(t.Context(), before[7].ID))
-	if err != nil {
-		t.Fatalf("After(%v): %v", before[7].ID, err)
-	}
-	checkEntries(t, "After(eighth) across the restart", got, append(before[8:], after...))
+	checkEntries(t, "Read(eighth) across the restart", kept(t, l, before[7].ID), append(before[8:], after...))
 }
 
 func TestRetentionByCount(t *testing.T) {
 	const maxEntries = 100
-	l := open(t, tempPath(t), bolt.Options{MaxEntries: maxEntries, MaxAge: -1})
+	l := open(t, tempPath(t), bolt.Options{Retention: store.Retention{MaxEntries: maxEntries, MaxAge: -1}})
 	all := appendData(t, l, dataN("e/", 5*maxEntries)...)
-	if _, err := l.Cleanup(); err != nil {
-		t.Fatalf("Cleanup: %v", err)
-	}
+	// The commits delete what falls beyond MaxEntries: no cleanup needed.
 	if n, err := l.Stored(); err != nil || n != maxEntries {
-		t.Errorf("after cleanup the file holds %d entries (%v), want %d", n, err, maxEntries)
+		t.Errorf("the file holds %d entries (%v), want %d", n, err, maxEntries)
 	}
-	got, err := readAll(l.After(t.Context(), store.ID{}))
-	if err != nil {
-		t.Fatalf("After(zero): %v", err)
-	}
-	checkEntries(t, "After(zero)", got, all[len(all)-maxEntries:])
+	checkEntries(t, "Read(zero)", kept(t, l, store.ID{}), all[len(all)-maxEntries:])
 }
 
 func TestRetentionByAge(t *testing.T) {
 	c := newClock()
 	path := tempPath(t)
-	opts := bolt.WithClock(bolt.Options{MaxAge: time.Minute, CleanupInterval: time.Hour}, c.Now)
+	opts := bolt.WithClock(bolt.Options{Retention: store.Retention{MaxAge: time.Minute}, CleanupInterval: time.Hour}, c.Now)
 	l := open(t, path, opts)
 	old := appendData(t, l, dataN("old/", 5)...)
 	c.Advance(30 * time.Second)
 	young := appendData(t, l, dataN("young/", 5)...)
 	c.Advance(31 * time.Second) // old is now 61s old, young 31s
 
-	got, err := readAll(l.After(t.Context(), store.ID{}))
-	if err != nil {
-		t.Fatalf("After(zero): %v", err)
+	checkEntries(t, "Read(zero) once the first 5 expired", kept(t, l, store.ID{}), young)
+	if got, evicted, err := readAll(t, l, old[0].ID); !evicted || err != nil {
+		t.Errorf("Read(expired %v) = %d entries, evicted %v, %v; want Evicted", old[0].ID, len(got), evicted, err)
 	}
-	checkEntries(t, "After(zero) once the first 5 expired", got, young)
-	if got, err := readAll(l.After(t.Context(), old[0].ID)); len(got) != 0 || !errors.Is(err, store.ErrEvicted) {
-		t.Errorf("After(expired %v) = %d entries, %v; want only an error wrapping ErrEvicted", old[0].ID, len(got), err)
-	}
-	got, err = readAll(l.After(t.Context(), old[4].ID))
-	if err != nil {
-		t.Fatalf("After(newest expired %v): %v", old[4].ID, err)
-	}
-	checkEntries(t, "After(newest expired)", got, young)
+	checkEntries(t, "Read(newest expired)", kept(t, l, old[4].ID), young)
 
 	// Reads count them evicted before the cleanup runs; then it deletes them.
 	if n, err := l.Stored(); err != nil || n != 10 {
@@ -217,39 +207,157 @@ func TestRetentionByAge(t *testing.T) {
 	if n, err := l.Stored(); err != nil || n != 5 {
 		t.Errorf("after cleanup the file holds %d entries (%v), want 5", n, err)
 	}
+	if got, evicted, err := readAll(t, l, old[3].ID); !evicted || err != nil || len(got) != 5 {
+		t.Errorf("Read(deleted %v) = %d entries, evicted %v, %v; want the 5 young and Evicted", old[3].ID, len(got), evicted, err)
+	}
+	checkEntries(t, "Read(newest deleted)", kept(t, l, old[4].ID), young)
 
 	c.Advance(time.Minute)
-	if got, err := readAll(l.After(t.Context(), store.ID{})); err != nil || len(got) != 0 {
-		t.Errorf("After(zero) once all expired = %d entries, %v; want none", len(got), err)
+	if got := kept(t, l, store.ID{}); len(got) != 0 {
+		t.Errorf("Read(zero) once all expired = %d entries, want none", len(got))
 	}
-	if got, err := readAll(l.After(t.Context(), young[4].ID)); err != nil || len(got) != 0 {
-		t.Errorf("After(newest, expired) = %d entries, %v; want none and no error", len(got), err)
+	if got := kept(t, l, young[4].ID); len(got) != 0 {
+		t.Errorf("Read(newest, expired) = %d entries, want none", len(got))
 	}
 	next := appendData(t, l, "next")
 	if next[0].ID.Compare(young[4].ID) <= 0 {
 		t.Errorf("ID after everything expired = %v, want after %v", next[0].ID, young[4].ID)
 	}
-	got, err = readAll(l.After(t.Context(), young[4].ID))
-	if err != nil {
-		t.Fatalf("After(%v): %v", young[4].ID, err)
-	}
-	checkEntries(t, "After(newest expired) once one more was appended", got, next)
+	checkEntries(t, "Read(newest expired) once one more was appended", kept(t, l, young[4].ID), next)
 }
 
-func TestLaggingFollowerByAge(t *testing.T) {
+// TestAgePerPolicy checks that each policy ages its own events, in reads
+// and in the cleanup.
+func TestAgePerPolicy(t *testing.T) {
 	c := newClock()
-	l := open(t, tempPath(t), bolt.WithClock(bolt.Options{MaxAge: time.Minute, CleanupInterval: time.Hour}, c.Now))
-	next, stop := iter.Pull2(l.Follow(t.Context()))
-	defer stop()
-	appendData(t, l, dataN("old/", 3)...)
-	c.Advance(2 * time.Minute)
-	young := appendData(t, l, "young")
-	if _, err, ok := next(); !ok || !errors.Is(err, store.ErrEvicted) {
-		t.Fatalf("Follow after 3 entries expired unread yielded (%v, %v), want an error wrapping ErrEvicted", ok, err)
+	l := open(t, tempPath(t), bolt.WithClock(bolt.Options{Retention: store.Retention{
+		Policies: []store.Policy{{Pattern: "stocks/*", MaxEntries: 10, MaxAge: time.Minute}, {Pattern: "chat/*", MaxEntries: 10}},
+		MaxAge:   time.Hour,
+	}, CleanupInterval: time.Hour}, c.Now))
+	var all []store.Entry
+	for _, topic := range []string{"stocks/a", "chat/a", "news/a"} {
+		e, err := l.Append(t.Context(), topic, sse.Event{Data: topic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, e)
 	}
-	e, err, ok := next()
-	if !ok || err != nil || !same(e, young[0]) {
-		t.Fatalf("Follow = %+v, %v, %v; want %+v", e, err, ok, young[0])
+	c.Advance(2 * time.Minute)
+	checkEntries(t, "Read(zero) two minutes on", kept(t, l, store.ID{}), all[1:])
+	if n, err := l.Cleanup(); n != 1 || err != nil {
+		t.Errorf("Cleanup() two minutes on = %d, %v; want the stock tick deleted", n, err)
+	}
+	c.Advance(time.Hour)
+	if got := kept(t, l, store.ID{}); len(got) != 0 {
+		t.Errorf("Read(zero) an hour on = %d entries, want none", len(got))
+	}
+	if n, err := l.Cleanup(); n != 2 || err != nil {
+		t.Errorf("Cleanup() an hour on = %d, %v; want 2 deleted", n, err)
+	}
+}
+
+// TestReopenWithOtherPolicies checks that Open files the kept events again
+// under new policies: nothing kept is lost, a policy's new bounds apply at
+// once, and a resume that lost events to the change is told so.
+func TestReopenWithOtherPolicies(t *testing.T) {
+	path := tempPath(t)
+	first, err := bolt.Open(path, bolt.Options{Retention: store.Retention{MaxEntries: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chat, stocks []store.Entry
+	for i := range 10 {
+		for _, topic := range []string{"chat/a", "stocks/b", "system/c"} {
+			e, err := first.Append(t.Context(), topic, sse.Event{Data: strconv.Itoa(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch topic {
+			case "chat/a":
+				chat = append(chat, e)
+			case "stocks/b":
+				stocks = append(stocks, e)
+			}
+		}
+	}
+	all, _, err := readAll(t, first, store.ID{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	reopen := func(policies ...store.Policy) *bolt.Log {
+		t.Helper()
+		l, err := bolt.Open(path, bolt.Options{Retention: store.Retention{Policies: policies, MaxEntries: 100}})
+		if err != nil {
+			t.Fatalf("Open with policies %v: %v", policies, err)
+		}
+		return l
+	}
+	l := reopen(store.Policy{Pattern: "stocks/**", MaxEntries: 3}, store.Policy{Pattern: "system/**"})
+	checkEntries(t, "chat after the change", kept(t, l, chat[0].ID, "chat/*"), chat[1:])
+	got, evicted, err := readAll(t, l, stocks[0].ID, "stocks/*")
+	if err != nil || !evicted {
+		t.Errorf("stocks resume after the change: evicted %v, %v; want Evicted (3 of 10 kept)", evicted, err)
+	}
+	checkEntries(t, "stocks after the change", got, stocks[7:])
+	if got, evicted, _ := readAll(t, l, all[0].ID, "system/*"); len(got) != 0 || !evicted {
+		t.Errorf("system resumes with %d entries, evicted %v; want none, Evicted (its policy keeps none)", len(got), evicted)
+	}
+	if n, err := l.Stored(); err != nil || n != 13 {
+		t.Errorf("the file holds %d entries (%v), want 10 chat and 3 stocks", n, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Back to one history: chat and the 3 stocks are still there.
+	l = reopen()
+	defer l.Close()
+	var want []store.Entry
+	for _, e := range all {
+		if e.Topic == "chat/a" || e.Topic == "stocks/b" && e.ID.Compare(stocks[6].ID) > 0 {
+			want = append(want, e)
+		}
+	}
+	got, _, err = readAll(t, l, store.ID{}) // a later page may say Evicted: system events were never kept
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEntries(t, "every topic after going back", got, want)
+	if _, evicted, _ := readAll(t, l, all[0].ID); !evicted {
+		t.Error("a resume of every topic from the first event does not say Evicted; stocks and system events were lost")
+	}
+}
+
+// TestOpenLayout1 checks that a file of the single history of earlier
+// versions opens: its kept events filed under the policies, IDs going on,
+// and what it had evicted still reported.
+func TestOpenLayout1(t *testing.T) {
+	path := tempPath(t)
+	const epoch = 1767225600000
+	nanos := time.Now().UnixNano()
+	// Entries 1..4 were evicted; 5..20 are kept.
+	if err := bolt.WriteLayout1(path, epoch, 5, 20, []string{"chat/a", "stocks/b"}, nanos); err != nil {
+		t.Fatal(err)
+	}
+	l := open(t, path, bolt.Options{Retention: store.Retention{Policies: []store.Policy{{Pattern: "stocks/**", MaxEntries: 2}}}})
+	id := func(seq uint64) store.ID { return store.ID{Major: epoch, Minor: seq} }
+	got := kept(t, l, id(10), "chat/*")
+	if len(got) != 5 || got[0].ID != id(12) || got[4].ID != id(20) || got[0].Topic != "chat/a" || got[0].Event.Data != "12" {
+		t.Errorf("chat after 10 = %v, want the even entries 12..20", got)
+	}
+	if got, evicted, _ := readAll(t, l, id(10), "stocks/*"); !evicted || len(got) != 2 || got[0].ID != id(17) {
+		t.Errorf("stocks after 10 = %v, evicted %v; want 17, 19 and Evicted", got, evicted)
+	}
+	if _, evicted, _ := readAll(t, l, id(3), "chat/*"); !evicted {
+		t.Error("chat after 3, evicted by the old layout, does not say Evicted")
+	}
+	e := appendData(t, l, "next")[0]
+	if e.ID != id(21) {
+		t.Errorf("the first append after the upgrade has ID %v, want %v", e.ID, id(21))
 	}
 }
 
@@ -259,7 +367,7 @@ func TestFileGrowthBounded(t *testing.T) {
 	}
 	const maxEntries = 200
 	path := tempPath(t)
-	l := open(t, path, bolt.Options{MaxEntries: maxEntries, MaxAge: -1})
+	l := open(t, path, bolt.Options{Retention: store.Retention{MaxEntries: maxEntries, MaxAge: -1}})
 	data := strings.Repeat("x", 200)
 	ctx := t.Context()
 	sizes := make([]int64, 0, 20)
@@ -343,10 +451,10 @@ func TestCloseWhileAppending(t *testing.T) {
 // acked is stored.
 func checkStored(t *testing.T, path string, acked []store.ID) {
 	t.Helper()
-	l := open(t, path, bolt.Options{MaxEntries: 1 << 30, MaxAge: -1})
-	got, err := readAll(l.After(t.Context(), store.ID{}))
+	l := open(t, path, bolt.Options{Retention: store.Retention{MaxEntries: 1 << 30, MaxAge: -1}})
+	got, _, err := readAll(t, l, store.ID{})
 	if err != nil {
-		t.Fatalf("After(zero) on reopening: %v", err)
+		t.Fatalf("Read(zero) on reopening: %v", err)
 	}
 	stored := make(map[store.ID]bool, len(got))
 	for _, e := range got {
@@ -373,7 +481,7 @@ func TestHelperProcess(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestCrash")
 	}
-	l, err := bolt.Open(path, bolt.Options{MaxEntries: 1 << 30, MaxAge: -1})
+	l, err := bolt.Open(path, bolt.Options{Retention: store.Retention{MaxEntries: 1 << 30, MaxAge: -1}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -531,6 +639,12 @@ func BenchmarkAppend(b *testing.B) {
 	benchmarkAppend(b, bolt.Options{}, false)
 }
 
+// BenchmarkAppendFullPolicy measures appends to a policy that is full, so
+// each commit also deletes its oldest entries.
+func BenchmarkAppendFullPolicy(b *testing.B) {
+	benchmarkAppend(b, bolt.Options{Retention: store.Retention{MaxEntries: 100}}, false)
+}
+
 func BenchmarkAppendParallel(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -585,8 +699,8 @@ func TestBatchDelay(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 		l = open(t, path, bolt.Options{})
-		if got, err := readAll(l.After(t.Context(), store.ID{})); err != nil || len(got) != 0 {
-			t.Errorf("After(zero) = %d entries, %v; want nothing stored", len(got), err)
+		if got := kept(t, l, store.ID{}); len(got) != 0 {
+			t.Errorf("Read(zero) = %d entries; want nothing stored", len(got))
 		}
 	})
 	t.Run("close_commits_what_waits", func(t *testing.T) {
@@ -621,39 +735,37 @@ func TestBatchDelay(t *testing.T) {
 	})
 }
 
-func TestAfterEvictedMidIteration(t *testing.T) {
-	// More than one read chunk (256), so the iteration reads again after
-	// the entries it has not reached were evicted.
-	const maxEntries = 300
-	l := open(t, tempPath(t), bolt.Options{MaxEntries: maxEntries, MaxAge: -1})
-	want := appendData(t, l, dataN("before/", maxEntries)...)
-	next, stop := iter.Pull2(l.After(t.Context(), store.ID{}))
-	defer stop()
-	var got []store.Entry
-	e, err, ok := next()
-	if !ok || err != nil {
-		t.Fatalf("After(zero) = %v, %v, want an entry", ok, err)
+// TestEvictedBetweenPages checks that a reader is told, on its next page,
+// that entries it had not reached were evicted since its last.
+func TestEvictedBetweenPages(t *testing.T) {
+	l := open(t, tempPath(t), bolt.Options{Retention: store.Retention{MaxEntries: 10}})
+	appendData(t, l, dataN("", 10)...)
+	q := store.Query{Patterns: []string{"**"}, Max: 3}
+	p, err := l.Read(t.Context(), store.ID{}, q)
+	if err != nil || len(p.Entries) != 3 || p.Evicted || p.Done {
+		t.Fatalf("first page = %d entries, evicted %v, done %v, %v; want 3 of 10", len(p.Entries), p.Evicted, p.Done, err)
 	}
-	got = append(got, e)
-	appendData(t, l, dataN("during/", 2*maxEntries)...) // evicts every entry After has not read
-	for {
-		e, err, ok := next()
-		if !ok {
-			t.Fatalf("After(zero) ended after %d entries without an error, want one wrapping ErrEvicted", len(got))
-		}
-		if err != nil {
-			if !errors.Is(err, store.ErrEvicted) {
-				t.Fatalf("After(zero) yielded %v after %d entries, want an error wrapping ErrEvicted", err, len(got))
+	appendData(t, l, dataN("more/", 5)...) // evicts 0..4
+	p, err = l.Read(t.Context(), p.Next, q)
+	if err != nil || !p.Evicted || len(p.Entries) != 3 || p.Entries[0].Event.Data != "5" {
+		t.Fatalf("second page = %v, evicted %v, %v; want Evicted, then 5, 6, 7", p.Entries, p.Evicted, err)
+	}
+}
+
+// TestOpenRejectsInvalidPolicies names each bad policy tried.
+func TestOpenRejectsInvalidPolicies(t *testing.T) {
+	for _, r := range []store.Retention{
+		{Policies: []store.Policy{{Pattern: "x", MaxEntries: -1}}},
+		{Policies: []store.Policy{{Pattern: ""}}},
+		{Policies: []store.Policy{{Pattern: "a//b"}}},
+		{Policies: []store.Policy{{Pattern: "a"}, {Pattern: "a"}}},
+		{MaxEntries: -1},
+	} {
+		if l, err := bolt.Open(tempPath(t), bolt.Options{Retention: r}); !errors.Is(err, store.ErrInvalidPolicy) {
+			if err == nil {
+				l.Close()
 			}
-			break
+			t.Errorf("Open with %+v = %v, want an error wrapping ErrInvalidPolicy", r, err)
 		}
-		got = append(got, e)
-	}
-	if _, _, ok := next(); ok {
-		t.Errorf("After(zero) went on after an error")
-	}
-	checkEntries(t, "After(zero) up to the eviction", got, want[:len(got)])
-	if len(got) == 0 || len(got) == len(want) {
-		t.Errorf("After(zero) yielded %d entries before ErrEvicted, want some but not all %d", len(got), len(want))
 	}
 }

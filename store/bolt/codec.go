@@ -9,9 +9,9 @@ import (
 	"github.com/heraldsse/herald/store"
 )
 
-// formatVersion is the first byte of every stored value and the value of the
-// meta bucket's version key. A file written by a later, incompatible
-// version is refused instead of misread.
+// formatVersion is the first byte of every stored value (and was the meta
+// bucket's version in layout 1; layout.go has the file's layout). A value
+// written by a later, incompatible version is refused instead of misread.
 const formatVersion = 1
 
 // timeSize is where an encoded value's fields after the time begin: the
@@ -93,6 +93,24 @@ func decodeEntry(id store.ID, v []byte) (store.Entry, error) {
 		Event: sse.Event{Type: typ, Data: string(rest), Retry: time.Duration(retry)},
 		Time:  time.Unix(0, nanos),
 	}, nil
+}
+
+// valueTopic returns the topic of a stored value, without decoding the
+// rest.
+func valueTopic(v []byte) (string, error) {
+	if _, err := valueNanos(v); err != nil {
+		return "", err
+	}
+	rest := v[timeSize:]
+	_, n := binary.Varint(rest)
+	if n <= 0 {
+		return "", fmt.Errorf("bad retry: %w", ErrCorrupt)
+	}
+	t, _, ok := cutString(rest[n:])
+	if !ok {
+		return "", fmt.Errorf("bad topic: %w", ErrCorrupt)
+	}
+	return t, nil
 }
 
 // cutString reads a uvarint length and that many bytes from b.

@@ -2,11 +2,11 @@
 // bbolt file (go.etcd.io/bbolt), so history and IDs survive a restart.
 //
 // IDs: a new file takes as its epoch the time it was created, in Unix
-// milliseconds, and keeps it for good; entries are numbered from 1 by the
-// events bucket's sequence, which never goes back. Entry n of a file created
-// at 1767225600000 has the ID "1767225600000-n" in every run, so a client
-// that reconnects after a restart with the last ID it saw resumes right
-// after it, and new IDs come after every ID handed out before.
+// milliseconds, and keeps it for good; entries are numbered from 1, and the
+// numbering never goes back. Entry n of a file created at 1767225600000 has
+// the ID "1767225600000-n" in every run, so a client that reconnects after
+// a restart with the last ID it saw resumes right after it, and new IDs
+// come after every ID handed out before.
 //
 // Durability: [Log.Append] returns once the transaction holding the entry is
 // committed and synced, so an acknowledged entry survives a crash of the
@@ -16,18 +16,22 @@
 // a disk sync instead of waiting for one each (see [Options.MaxBatch] and
 // [Options.BatchDelay]).
 //
-// Retention: the log keeps at most [Options.MaxEntries] entries, none older
-// than [Options.MaxAge]. Reads treat entries beyond those bounds as evicted
-// at once ([store.ErrEvicted], except the ID of the newest evicted entry,
-// after which nothing is missing). A background goroutine deletes them from
-// the file in small transactions, as they pile up and every
-// [Options.CleanupInterval], so it never holds the write path for long;
-// bbolt reuses the freed pages, so under a steady load the file stops
-// growing.
+// Retention: each policy of [Options.Retention] keeps its events in a
+// bucket of its own. The commit that appends an entry deletes its policy's
+// oldest beyond MaxEntries; reads treat entries older than the policy's
+// MaxAge as evicted at once, and a background goroutine deletes them from
+// the file in small transactions every [Options.CleanupInterval]. bbolt
+// reuses the freed pages, so under a steady load the file stops growing.
+// A file written with other policies, or by earlier versions with one
+// history, is filed again under the new policies by [Open].
 //
-// Concurrency: every method is safe for concurrent use. [Log.After] and
-// [Log.Follow] read in chunks of at most 256 entries, each in its own short
-// read transaction, and yield with none open, so a slow reader never stalls
-// appends or keeps bbolt from reusing pages. Followers are woken after each
-// commit with non-blocking sends. Only one process may open a file at once.
+// Followers never read the file: committed entries reach them through a
+// ring in memory of [Options.MaxLag] entries, and an Append waits rather
+// than lap a running follower ([store.ErrBusy] when its context ends
+// first).
+//
+// Concurrency: every method is safe for concurrent use. [Log.Read] reads
+// one page in one short read transaction and holds none between pages, so
+// a slow reader never stalls appends or keeps bbolt from reusing pages.
+// Only one process may open a file at once.
 package bolt

@@ -20,7 +20,7 @@ func ExampleOpen() {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "events.db")
-	opts := bolt.Options{MaxEntries: 100_000, MaxAge: 24 * time.Hour}
+	opts := bolt.Options{Retention: store.Retention{MaxEntries: 100_000, MaxAge: 24 * time.Hour}}
 	ctx := context.Background()
 
 	l, err := bolt.Open(path, opts)
@@ -54,11 +54,12 @@ func ExampleOpen() {
 	// An ID is "epoch-n": the file's creation time in Unix milliseconds,
 	// kept for good, then the entry's number.
 	fmt.Println("client resumes after event", last.Minor)
-	for e, err := range l.After(ctx, last) {
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
+	page, err := l.Read(ctx, last, store.Query{Patterns: []string{"chat/*"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range page.Entries {
 		fmt.Println(e.ID.Major == last.Major, e.ID.Minor, e.Topic, e.Event.Data)
 	}
 	// Output:

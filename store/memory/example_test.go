@@ -2,7 +2,6 @@ package memory_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,45 +11,47 @@ import (
 )
 
 func ExampleNew() {
-	l := memory.New(memory.Options{MaxEntries: 1000, MaxAge: 10 * time.Minute})
+	l := memory.New(memory.Options{Retention: store.Retention{
+		// The ticker keeps its newest 2 ticks; every other topic 1,000
+		// events for 10 minutes.
+		Policies:   []store.Policy{{Pattern: "stocks/*", MaxEntries: 2}},
+		MaxEntries: 1000,
+		MaxAge:     10 * time.Minute,
+	}})
 	defer l.Close()
 	ctx := context.Background()
 
-	var ids []string
-	for _, data := range []string{"hello", "world", "again"} {
-		e, err := l.Append(ctx, "chat/lobby", sse.Event{Type: "message", Data: data})
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		ids = append(ids, e.ID.String())
+	hello, _ := l.Append(ctx, "chat/lobby", sse.Event{Data: "hello"})
+	for _, price := range []string{"10", "11", "12", "13"} {
+		l.Append(ctx, "stocks/ACME", sse.Event{Data: price})
 	}
+	l.Append(ctx, "chat/lobby", sse.Event{Data: "again"})
 
-	// A client that saw the first event reconnects with its ID.
-	lastEventID, err := store.ParseID(ids[0])
+	// A chat client that saw "hello" reconnects with its ID: the ticker's
+	// noise cost it nothing.
+	page, err := l.Read(ctx, hello.ID, store.Query{Patterns: []string{"chat/*"}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	for e, err := range l.After(ctx, lastEventID) {
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		// An ID is "epoch-n": the log's creation time in Unix
-		// milliseconds, then the entry's number.
-		fmt.Println(e.ID.Minor, e.Topic, e.Event.Data)
+	for _, e := range page.Entries {
+		fmt.Println(e.Topic, e.Event.Data)
 	}
+	fmt.Println("evicted:", page.Evicted)
 
-	// An ID from an earlier run of the server has another epoch.
-	earlier := store.ID{Major: lastEventID.Major - 60_000, Minor: 2}
-	for _, err := range l.After(ctx, earlier) {
-		fmt.Println(errors.Is(err, store.ErrUnknownID))
+	// A client of every topic lost two ticks.
+	page, _ = l.Read(ctx, hello.ID, store.Query{Patterns: []string{"**"}})
+	for _, e := range page.Entries {
+		fmt.Println(e.Topic, e.Event.Data)
 	}
+	fmt.Println("evicted:", page.Evicted)
 	// Output:
-	// 2 chat/lobby world
-	// 3 chat/lobby again
-	// true
+	// chat/lobby again
+	// evicted: false
+	// stocks/ACME 12
+	// stocks/ACME 13
+	// chat/lobby again
+	// evicted: true
 }
 
 func ExampleLog_Follow() {

@@ -2,20 +2,17 @@ package memory
 
 import "time"
 
-// Kept returns the sequence numbers of the oldest and newest entries kept,
-// without evicting anything (oldest is newest+1 when none is kept).
-func (l *Log) Kept() (oldest, newest uint64) {
+// Held returns how many entries policy i (in the order of
+// store.Retention.Resolved) holds, without evicting anything.
+func (l *Log) Held(i int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.oldest, l.head
+	h := l.histories[i]
+	return int(h.count + 1 - h.oldest)
 }
 
 // Followers returns how many Follow iterations are running.
-func (l *Log) Followers() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.followers.Len()
-}
+func (l *Log) Followers() int { return l.transport.Followers() }
 
 // WithClock returns opts with the clock now, which sets the epoch, each
 // entry's Time and the age of entries.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -15,31 +15,30 @@ import (
 )
 
 const (
-	// DefaultMaxEntries is the number of entries a Log keeps when
-	// Options.MaxEntries is zero or negative.
-	DefaultMaxEntries = 10_000
+	// DefaultMaxLag is how many entries the slowest follower may have left
+	// unread when Options.MaxLag is zero.
+	DefaultMaxLag = 8192
 
-	// DefaultMaxAge is how long a Log keeps an entry when Options.MaxAge is
-	// zero.
-	DefaultMaxAge = time.Hour
-
-	// chunk is the most entries an iterator copies out under the lock at
-	// once, so a long replay never holds the lock for long.
-	chunk = 256
+	// scanLimit is the most entries one Read considers under the lock
+	// (unless the query asks for more), so that a page of a rare topic in
+	// a busy policy never holds the lock for long: the page then ends
+	// early, not Done, and the next one reads on.
+	scanLimit = 1024
 )
 
 // Options configures a [Log]. The zero value gives the defaults.
 type Options struct {
-	// MaxEntries is how many entries the log keeps; appending to a full log
-	// evicts the oldest entry. The ring is allocated up front, so there is
-	// no unbounded setting. Zero or negative means 10,000.
-	MaxEntries int
+	// Retention is how much history each topic keeps: one ring per policy,
+	// allocated up front, so every policy is bounded by count. The zero
+	// value keeps 10,000 events of every topic for an hour.
+	Retention store.Retention
 
-	// MaxAge is how long an entry is kept after it was appended; an entry
-	// older than MaxAge is evicted the next time the log is appended to or
-	// read. Zero means one hour. Negative means entries never expire by age
-	// and only MaxEntries bounds the log.
-	MaxAge time.Duration
+	// MaxLag is how many entries the slowest running Follow iteration may
+	// have left unread: an Append beyond that waits until it reads (see
+	// [Log.Append]). It is the size of the ring that carries entries to
+	// followers, allocated up front. Zero or negative means
+	// DefaultMaxLag.
+	MaxLag int
 
 	// now returns the current time: the epoch (see [New]), each entry's
 	// Time and the age of entries. It is called with the log's lock held.
@@ -48,22 +47,32 @@ type Options struct {
 	now func() time.Time
 }
 
-// Log is an in-memory [store.Log] bounded by count and age. It also
-// implements [io.Closer] and [store.Pinger]. A Log must be created with
-// [New] (the zero value is not usable); it is safe for concurrent use by any
-// number of goroutines.
+// Log is an in-memory [store.Log]: one ring per history policy, and a ring
+// that carries every entry to the followers. It also implements
+// [io.Closer] and [store.Pinger]. A Log must be created with [New] (the
+// zero value is not usable); it is safe for concurrent use by any number
+// of goroutines.
 type Log struct {
 	epoch     uint64
-	maxAge    time.Duration // negative: no age bound
 	now       func() time.Time
-	followers wake.Set    // woken on every append
-	reader    wake.Reader // After and Follow
+	retention store.Retention
+	invalid   error // the Retention is not valid: every method fails with it
+	transport *wake.Transport
 
-	mu     sync.Mutex
-	ring   []store.Entry // entry with sequence s is at ring[s%len(ring)]
-	oldest uint64        // sequence of the oldest entry kept; head+1 when none is
-	head   uint64        // sequence of the newest entry; 0 before the first
-	closed bool
+	mu        sync.Mutex
+	head      uint64    // sequence of the newest entry; 0 before the first
+	histories []history // one per policy, in the order of Retention.Resolved
+	closed    bool
+}
+
+// history is the kept events of one policy: entry k (counted from 1 in
+// this policy) is at ring[k%len(ring)].
+type history struct {
+	maxAge  time.Duration // negative: no bound by age
+	ring    []store.Entry // nil for a policy of size zero
+	count   uint64        // entries ever added
+	oldest  uint64        // k of the oldest entry kept; count+1 when none is
+	evicted store.ID      // the newest entry evicted, or never kept
 }
 
 var (
@@ -75,166 +84,232 @@ var (
 // New returns an empty Log configured by opts. Its epoch, the Major part of
 // every ID it assigns, is the current time in Unix milliseconds; the first
 // entry's Minor is 1.
+//
+// When opts.Retention is not valid ([store.Retention.Validate]), New still
+// returns a Log, every method of which fails with that error, wrapping
+// [store.ErrInvalidPolicy]: a program that takes policies from its users
+// validates them first, as herald serve does.
 func New(opts Options) *Log {
-	n := opts.MaxEntries
-	if n <= 0 {
-		n = DefaultMaxEntries
-	}
-	maxAge := opts.MaxAge
-	if maxAge == 0 {
-		maxAge = DefaultMaxAge
-	}
 	now := opts.now
 	if now == nil {
 		now = time.Now
 	}
+	lag := opts.MaxLag
+	if lag <= 0 {
+		lag = DefaultMaxLag
+	}
 	// Major 0 is kept for the zero ID, which means "from the start".
 	epoch := uint64(max(now().UnixMilli(), 1))
 	l := &Log{
-		epoch:  epoch,
-		maxAge: maxAge,
-		now:    now,
-		ring:   make([]store.Entry, n),
-		oldest: 1,
+		epoch:     epoch,
+		now:       now,
+		retention: opts.Retention,
+		transport: wake.NewTransport("memory", epoch, lag, 0),
 	}
-	l.reader = wake.Reader{Name: "memory", Epoch: epoch, MaxChunk: chunk, Head: l.state, Read: l.read, Wake: &l.followers}
+	if err := opts.Retention.Validate(); err != nil {
+		l.invalid = fmt.Errorf("memory: %w", err)
+		l.transport.Close()
+		return l
+	}
+	for _, p := range opts.Retention.Resolved() {
+		h := history{maxAge: p.MaxAge, oldest: 1}
+		if p.MaxEntries > 0 {
+			h.ring = make([]store.Entry, p.MaxEntries)
+		}
+		l.histories = append(l.histories, h)
+	}
 	return l
 }
 
 // Append stores ev on topic as the next entry and returns it. The entry's
 // Event has an empty ID (its ID is the entry's ID) and its Time is the
-// log's clock at the moment of the append. Append never waits for a reader:
-// followers are woken with non-blocking sends.
+// log's clock at the moment of the append. The policy of topic keeps it in
+// its ring, evicting that ring's oldest entry when it is full; every
+// running follower is woken with a non-blocking send.
 //
-// Append returns an error wrapping ctx.Err() without storing anything when
-// ctx is already done, and an error wrapping [store.ErrClosed] after
-// [Log.Close].
+// When the slowest running follower has MaxLag entries unread, Append waits
+// until it reads some; if ctx ends first, it returns an error wrapping
+// [store.ErrBusy] and stores nothing. It returns an error wrapping
+// ctx.Err() without storing anything when ctx is already done, and an
+// error wrapping [store.ErrClosed] after [Log.Close].
 func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Entry, error) {
+	if l.invalid != nil {
+		return store.Entry{}, l.invalid
+	}
 	if err := ctx.Err(); err != nil {
+		return store.Entry{}, fmt.Errorf("memory: append to %q: %w", topic, err)
+	}
+	policy := l.retention.PolicyFor(topic)
+	if err := l.transport.Reserve(ctx); err != nil {
 		return store.Entry{}, fmt.Errorf("memory: append to %q: %w", topic, err)
 	}
 	ev.ID = ""
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
+		l.transport.Cancel()
 		return store.Entry{}, fmt.Errorf("memory: append to %q: %w", topic, store.ErrClosed)
 	}
 	// The clock is read under the lock so that Time never decreases in log
 	// order, which age eviction relies on.
 	now := l.now()
-	l.expireLocked(now)
 	l.head++
 	e := store.Entry{ID: store.ID{Major: l.epoch, Minor: l.head}, Topic: topic, Event: ev, Time: now}
-	n := uint64(len(l.ring))
-	l.ring[l.head%n] = e
-	if l.head-l.oldest >= n {
-		// The slot held the oldest entry; it was just overwritten.
-		l.oldest = l.head - n + 1
+	for i := range l.histories {
+		l.histories[i].expire(now)
 	}
+	l.histories[policy].add(e)
+	l.transport.Put(e) // under the lock: in log order
 	l.mu.Unlock()
-	l.followers.Notify()
 	return e, nil
 }
 
-// Read returns a page of history after after: see [store.Log.Read]. The
-// log keeps one history for every topic.
-func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
-	return wake.ReadPage(ctx, after, q, l.After)
+// add keeps e, evicting the oldest entry if the ring is full.
+func (h *history) add(e store.Entry) {
+	h.count++
+	n := uint64(len(h.ring))
+	if n == 0 {
+		h.evicted = e.ID
+		h.oldest = h.count + 1
+		return
+	}
+	slot := &h.ring[h.count%n]
+	if h.count-h.oldest >= n {
+		// The slot holds the oldest entry kept.
+		h.evicted = slot.ID
+		h.oldest = h.count - n + 1
+	}
+	*slot = e
 }
 
-// After yields, in log order, the entries kept after the one with ID after,
-// up to the newest entry when After was called; the zero ID yields all that
-// is kept. See [store.Log] for the contract.
+// expire evicts the entries older than maxAge at now.
+func (h *history) expire(now time.Time) {
+	if h.maxAge < 0 || h.ring == nil {
+		return
+	}
+	cutoff := now.Add(-h.maxAge)
+	n := uint64(len(h.ring))
+	for h.oldest <= h.count && h.ring[h.oldest%n].Time.Before(cutoff) {
+		h.evicted = h.ring[h.oldest%n].ID
+		h.ring[h.oldest%n] = store.Entry{} // release the event's strings now
+		h.oldest++
+	}
+}
+
+// at returns the entry k of h.
+func (h *history) at(k uint64) *store.Entry { return &h.ring[k%uint64(len(h.ring))] }
+
+// firstAfter returns the k of the oldest entry kept whose ID comes after
+// id; count+1 when none does.
+func (h *history) firstAfter(id store.ID) uint64 {
+	if h.ring == nil {
+		return h.count + 1
+	}
+	n := sort.Search(int(h.count+1-h.oldest), func(i int) bool {
+		return h.at(h.oldest+uint64(i)).ID.Compare(id) > 0
+	})
+	return h.oldest + uint64(n)
+}
+
+// Read returns a page of history after after: see [store.Log.Read]. It
+// reads the rings of the policies that can keep q's topics, merged by ID,
+// and copies out at most q.Max entries under the log's lock, considering
+// at most 1,024 (or q.Max, if more); a page that stops there is not Done.
+// Entries older than their policy's MaxAge are evicted first.
 //
 // Errors: after that does not belong to this log (another epoch, or a
-// sequence beyond the newest entry) gives one error wrapping
-// [store.ErrUnknownID]; after older than the entry before the oldest kept
-// gives one error wrapping [store.ErrEvicted]. Entries are copied out in
-// chunks, so a consumer that is so slow that entries it has not reached yet
-// are evicted gets, after the entries it did receive, an error wrapping
-// [store.ErrEvicted]. When ctx ends before the iteration does, it yields an
-// error wrapping ctx.Err(); after [Log.Close], an error wrapping
-// [store.ErrClosed]. Iteration ends after any error.
-func (l *Log) After(ctx context.Context, after store.ID) iter.Seq2[store.Entry, error] {
-	return l.reader.After(ctx, after)
+// sequence beyond the newest entry) gives an error wrapping
+// [store.ErrUnknownID]; after [Log.Close], one wrapping [store.ErrClosed];
+// ctx already done, one wrapping ctx.Err(); an invalid q, one wrapping
+// [store.ErrInvalidQuery].
+func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (page store.Page, err error) {
+	if l.invalid != nil {
+		return store.Page{}, l.invalid
+	}
+	op := "read after " + after.String()
+	if err := q.Check(); err != nil {
+		return store.Page{}, fmt.Errorf("memory: %s: %w", op, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return store.Page{}, fmt.Errorf("memory: %s: %w", op, err)
+	}
+	holding := l.retention.Holding(q.Patterns)
+	limit := q.Limit()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closed:
+		return store.Page{}, fmt.Errorf("memory: %s: %w", op, store.ErrClosed)
+	case after.IsZero():
+	case after.Major != l.epoch || after.Minor > l.head:
+		return store.Page{}, fmt.Errorf("memory: %s: newest is %d-%d: %w", op, l.epoch, l.head, store.ErrUnknownID)
+	}
+	now := l.now()
+	page = store.Page{Next: after, Entries: make([]store.Entry, 0, min(limit, 256))}
+	// lost is the oldest of the holding policies' newest evicted entries
+	// after after: the page says Evicted once its Next reaches it.
+	var lost store.ID
+	next := make([]uint64, len(holding)) // per policy: the k to consider next
+	for i, p := range holding {
+		h := &l.histories[p]
+		h.expire(now)
+		if !after.IsZero() && h.evicted.Compare(after) > 0 && (lost.IsZero() || h.evicted.Compare(lost) < 0) {
+			lost = h.evicted
+		}
+		next[i] = h.firstAfter(after)
+	}
+	defer func() { page.Evicted = !lost.IsZero() && lost.Compare(page.Next) <= 0 }()
+	for considered := 0; ; considered++ {
+		// The policy whose next entry comes first.
+		best := -1
+		for i, p := range holding {
+			h := &l.histories[p]
+			if next[i] <= h.count && (best < 0 || h.at(next[i]).ID.Compare(l.histories[holding[best]].at(next[best]).ID) < 0) {
+				best = i
+			}
+		}
+		if best < 0 {
+			page.Done = true
+			if l.head > 0 {
+				page.Next = store.ID{Major: l.epoch, Minor: l.head}
+			}
+			return page, nil
+		}
+		if len(page.Entries) == limit || considered == max(scanLimit, limit) {
+			return page, nil
+		}
+		e := l.histories[holding[best]].at(next[best])
+		next[best]++
+		page.Next = e.ID
+		if q.Matches(e.Topic) {
+			page.Entries = append(page.Entries, *e)
+		}
+	}
 }
 
 // Follow yields, in log order and exactly once each, every entry appended
-// after Follow was called, until ctx ends; then the iteration ends without
-// an error. Each range over the returned sequence starts from that same
-// point. See [store.Log] for the contract.
+// after Follow was called, whatever its policy, until ctx ends; then the
+// iteration ends without an error. Each range over the returned sequence
+// starts from that same point. See [store.Log] for the contract.
 //
-// A follower so slow that entries it has not read are evicted gets an error
-// wrapping [store.ErrEvicted], saying how many it missed, and goes on with
-// the oldest entry kept. After [Log.Close], the iteration yields an error
-// wrapping [store.ErrClosed] and ends. The iteration checks ctx between
-// chunks of at most 256 entries.
+// A running iteration holds back Append: it is never lapped. An iteration
+// started after more than MaxLag entries were appended since Follow was
+// called yields first an error wrapping [store.ErrEvicted], saying how many
+// it missed, and goes on with the oldest entry the ring holds. After
+// [Log.Close], the iteration yields an error wrapping [store.ErrClosed]
+// and ends. It checks ctx between chunks of at most 256 entries.
 func (l *Log) Follow(ctx context.Context) iter.Seq2[store.Entry, error] {
-	return l.reader.Follow(ctx)
+	if l.invalid != nil {
+		return func(yield func(store.Entry, error) bool) { yield(store.Entry{}, l.invalid) }
+	}
+	return l.transport.Follow(ctx)
 }
 
-func (l *Log) state() (head uint64, closed bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.head, l.closed
-}
-
-// read is the log's [wake.Reader.Read]: it appends to buf the entries after
-// sequence cursor, up to sequence limit and at most chunk of them, after
-// evicting what has expired. When entries right after cursor were evicted,
-// it reports how many as missed; with skip it then reads from the oldest
-// entry kept, else it reads nothing. It returns [store.ErrClosed] once the
-// log is closed.
-func (l *Log) read(buf []store.Entry, cursor, limit uint64, skip bool) (wake.Chunk, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := wake.Chunk{Entries: buf, Next: cursor}
-	if l.closed {
-		return c, store.ErrClosed
-	}
-	l.expireLocked(l.now())
-	if cursor+1 < l.oldest {
-		c.Missed = l.oldest - 1 - cursor
-		if !skip {
-			return c, nil
-		}
-		cursor = l.oldest - 1
-		c.Next = cursor
-	}
-	last := min(limit, l.head, cursor+chunk)
-	if last <= cursor {
-		return c, nil
-	}
-	n := uint64(len(l.ring))
-	first, end := (cursor+1)%n, last%n
-	if first <= end {
-		buf = append(buf, l.ring[first:end+1]...)
-	} else {
-		buf = slices.Grow(buf, int(last-cursor))
-		buf = append(buf, l.ring[first:]...)
-		buf = append(buf, l.ring[:end+1]...)
-	}
-	c.Entries, c.Next = buf, last
-	return c, nil
-}
-
-// expireLocked evicts the entries older than MaxAge at now. l.mu is held.
-func (l *Log) expireLocked(now time.Time) {
-	if l.maxAge < 0 {
-		return
-	}
-	cutoff := now.Add(-l.maxAge)
-	n := uint64(len(l.ring))
-	for l.oldest <= l.head && l.ring[l.oldest%n].Time.Before(cutoff) {
-		l.ring[l.oldest%n] = store.Entry{} // release the event's strings now
-		l.oldest++
-	}
-}
-
-// Close releases the log's entries. Afterwards Append, After, Follow and
-// Ping fail with errors wrapping [store.ErrClosed], and running Follow
-// iterations yield such an error and end; After iterations do so at their
-// next chunk. Close is idempotent: later calls return nil.
+// Close releases the log's entries. Afterwards Append, Read, Follow and
+// Ping fail with errors wrapping [store.ErrClosed], running Follow
+// iterations yield such an error and end, and Appends waiting for room
+// return one. Close is idempotent: later calls return nil.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -242,15 +317,19 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	l.ring = nil
-	l.followers.Close()
+	l.histories = nil
+	l.transport.Close()
 	return nil
 }
 
 // Ping reports whether the log can be used: nil, or an error wrapping
-// [store.ErrClosed] after [Log.Close]. A memory log has no backing service
+// [store.ErrClosed] after [Log.Close] (or [store.ErrInvalidPolicy] for a
+// Log made with an invalid Retention). A memory log has no backing service
 // to lose, so it never returns [store.ErrUnavailable].
 func (l *Log) Ping(ctx context.Context) error {
+	if l.invalid != nil {
+		return l.invalid
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

@@ -3,9 +3,9 @@ package memory_test
 import (
 	"context"
 	"errors"
-	"iter"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,8 +32,14 @@ func TestConformance(t *testing.T) {
 }
 
 func TestConformanceRetention(t *testing.T) {
-	storetest.RunRetention(t, func(t *testing.T, maxEntries int) store.Log {
-		return newLog(t, memory.Options{MaxEntries: maxEntries})
+	storetest.RunRetention(t, func(t *testing.T, r store.Retention) store.Log {
+		return newLog(t, memory.Options{Retention: r})
+	})
+}
+
+func TestConformanceBackpressure(t *testing.T) {
+	storetest.RunBackpressure(t, func(t *testing.T, maxLag int) store.Log {
+		return newLog(t, memory.Options{MaxLag: maxLag})
 	})
 }
 
@@ -72,17 +78,19 @@ func appendData(t *testing.T, l *memory.Log, data ...string) []store.Entry {
 	return entries
 }
 
-// read ranges over seq and returns the data of the entries yielded and the
-// last error.
-func read(seq iter.Seq2[store.Entry, error]) (data []string, err error) {
-	for e, e2 := range seq {
-		if e2 != nil {
-			err = e2
-			continue
-		}
+// read reads every page after id of the entries matching patterns ("**"
+// when none is given), in pages of 3, and returns their data, whether a
+// page said Evicted, and the error.
+func read(t *testing.T, l *memory.Log, id store.ID, patterns ...string) (data []string, evicted bool, err error) {
+	t.Helper()
+	if len(patterns) == 0 {
+		patterns = []string{"**"}
+	}
+	entries, evicted, err := storetest.ReadAll(t.Context(), l, id, store.Query{Patterns: patterns, Max: 3})
+	for _, e := range entries {
 		data = append(data, e.Event.Data)
 	}
-	return data, err
+	return data, evicted, err
 }
 
 func numbered(from, to int) []string {
@@ -122,38 +130,39 @@ func TestEpoch(t *testing.T) {
 		{"id_from_older_log", other, first.ID, nil, store.ErrUnknownID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := read(tc.log.After(t.Context(), tc.id))
+			got, _, err := read(t, tc.log, tc.id)
 			if !slices.Equal(got, tc.want) || !errors.Is(err, tc.err) {
-				t.Errorf("After(%v) = %q, %v; want %q, %v", tc.id, got, err, tc.want, tc.err)
+				t.Errorf("Read(%v) = %q, %v; want %q, %v", tc.id, got, err, tc.want, tc.err)
 			}
 		})
 	}
 }
 
 func TestCountEviction(t *testing.T) {
-	l := newLog(t, memory.Options{MaxEntries: 4})
+	l := newLog(t, memory.Options{Retention: store.Retention{MaxEntries: 4}})
 	entries := appendData(t, l, numbered(1, 10)...) // keeps 7..10
 	epoch := entries[0].ID.Major
 	id := func(minor uint64) store.ID { return store.ID{Major: epoch, Minor: minor} }
 	for _, tc := range []struct {
-		name string
-		id   store.ID
-		want []string
-		err  error
+		name    string
+		id      store.ID
+		want    []string
+		evicted bool
+		err     error
 	}{
-		{"zero_yields_what_is_kept", store.ID{}, numbered(7, 10), nil},
-		{"newest_evicted_resumes", id(6), numbered(7, 10), nil},
-		{"oldest_kept", id(7), numbered(8, 10), nil},
-		{"head", id(10), nil, nil},
-		{"older_evicted", id(5), nil, store.ErrEvicted},
-		{"first_evicted", id(1), nil, store.ErrEvicted},
-		{"minor_zero_after_eviction", id(0), nil, store.ErrEvicted},
-		{"after_head", id(11), nil, store.ErrUnknownID},
+		{"zero_reads_what_is_kept", store.ID{}, numbered(7, 10), false, nil},
+		{"newest_evicted_resumes", id(6), numbered(7, 10), false, nil},
+		{"oldest_kept", id(7), numbered(8, 10), false, nil},
+		{"head", id(10), nil, false, nil},
+		{"older_evicted", id(5), numbered(7, 10), true, nil},
+		{"first_evicted", id(1), numbered(7, 10), true, nil},
+		{"minor_zero_after_eviction", id(0), numbered(7, 10), true, nil},
+		{"after_head", id(11), nil, false, store.ErrUnknownID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := read(l.After(t.Context(), tc.id))
-			if !slices.Equal(got, tc.want) || !errors.Is(err, tc.err) {
-				t.Errorf("After(%v) = %q, %v; want %q, %v", tc.id, got, err, tc.want, tc.err)
+			got, evicted, err := read(t, l, tc.id)
+			if !slices.Equal(got, tc.want) || evicted != tc.evicted || !errors.Is(err, tc.err) {
+				t.Errorf("Read(%v) = %q, evicted %v, %v; want %q, evicted %v, %v", tc.id, got, evicted, err, tc.want, tc.evicted, tc.err)
 			}
 		})
 	}
@@ -161,7 +170,7 @@ func TestCountEviction(t *testing.T) {
 
 func TestAgeEviction(t *testing.T) {
 	c := newClock()
-	l := newLog(t, memory.WithClock(memory.Options{MaxAge: time.Hour}, c.Now))
+	l := newLog(t, memory.WithClock(memory.Options{Retention: store.Retention{MaxAge: time.Hour}}, c.Now))
 	epoch := uint64(c.Now().UnixMilli())
 	id := func(minor uint64) store.ID { return store.ID{Major: epoch, Minor: minor} }
 	appendData(t, l, "1") // at 0
@@ -175,22 +184,23 @@ func TestAgeEviction(t *testing.T) {
 		advance time.Duration // from the previous step
 		id      store.ID
 		want    []string
+		evicted bool
 		err     error
 	}{
-		{"all_younger_than_max_age", 9 * time.Minute, store.ID{}, numbered(1, 3), nil},
-		{"exactly_max_age_is_kept", time.Minute, store.ID{}, numbered(1, 3), nil},
-		{"older_than_max_age_is_evicted", time.Nanosecond, store.ID{}, numbered(2, 3), nil},
-		{"newest_expired_resumes", 0, id(1), numbered(2, 3), nil},
-		{"minor_zero_after_expiry", 0, id(0), nil, store.ErrEvicted},
-		{"all_expired", 50 * time.Minute, store.ID{}, nil, nil},
-		{"head_after_all_expired", 0, id(3), nil, nil},
-		{"expired_id", 0, id(2), nil, store.ErrEvicted},
-		{"after_head_still_unknown", 0, id(4), nil, store.ErrUnknownID},
+		{"all_younger_than_max_age", 9 * time.Minute, store.ID{}, numbered(1, 3), false, nil},
+		{"exactly_max_age_is_kept", time.Minute, store.ID{}, numbered(1, 3), false, nil},
+		{"older_than_max_age_is_evicted", time.Nanosecond, store.ID{}, numbered(2, 3), false, nil},
+		{"newest_expired_resumes", 0, id(1), numbered(2, 3), false, nil},
+		{"minor_zero_after_expiry", 0, id(0), numbered(2, 3), true, nil},
+		{"all_expired", 50 * time.Minute, store.ID{}, nil, false, nil},
+		{"head_after_all_expired", 0, id(3), nil, false, nil},
+		{"expired_id", 0, id(2), nil, true, nil},
+		{"after_head_still_unknown", 0, id(4), nil, false, store.ErrUnknownID},
 	} {
 		c.Advance(tc.advance)
-		got, err := read(l.After(t.Context(), tc.id))
-		if !slices.Equal(got, tc.want) || !errors.Is(err, tc.err) {
-			t.Errorf("%s: After(%v) = %q, %v; want %q, %v", tc.name, tc.id, got, err, tc.want, tc.err)
+		got, evicted, err := read(t, l, tc.id)
+		if !slices.Equal(got, tc.want) || evicted != tc.evicted || !errors.Is(err, tc.err) {
+			t.Errorf("%s: Read(%v) = %q, evicted %v, %v; want %q, evicted %v, %v", tc.name, tc.id, got, evicted, err, tc.want, tc.evicted, tc.err)
 		}
 	}
 
@@ -199,40 +209,63 @@ func TestAgeEviction(t *testing.T) {
 	if e.ID != id(4) {
 		t.Errorf("Append after expiry: ID %v, want %v", e.ID, id(4))
 	}
-	if got, err := read(l.After(t.Context(), store.ID{})); !slices.Equal(got, []string{"4"}) || err != nil {
-		t.Errorf("After(zero) = %q, %v; want [4]", got, err)
+	if got, _, err := read(t, l, store.ID{}); !slices.Equal(got, []string{"4"}) || err != nil {
+		t.Errorf("Read(zero) = %q, %v; want [4]", got, err)
+	}
+}
+
+// TestAgePerPolicy checks that each policy ages its own events: its own
+// MaxAge, or the Retention's when it has none.
+func TestAgePerPolicy(t *testing.T) {
+	c := newClock()
+	l := newLog(t, memory.WithClock(memory.Options{Retention: store.Retention{
+		Policies: []store.Policy{{Pattern: "stocks/*", MaxEntries: 10, MaxAge: time.Minute}, {Pattern: "chat/*", MaxEntries: 10}},
+		MaxAge:   time.Hour,
+	}}, c.Now))
+	for _, topic := range []string{"stocks/a", "chat/a", "news/a"} {
+		if _, err := l.Append(t.Context(), topic, sse.Event{Data: topic}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Advance(2 * time.Minute)
+	if got, _, _ := read(t, l, store.ID{}); !slices.Equal(got, []string{"chat/a", "news/a"}) {
+		t.Errorf("Read(zero) two minutes on = %q, want the stock tick gone (1m), chat and news kept (1h)", got)
+	}
+	c.Advance(time.Hour)
+	if got, _, _ := read(t, l, store.ID{}); len(got) != 0 {
+		t.Errorf("Read(zero) an hour on = %q, want nothing", got)
 	}
 }
 
 func TestAgeEvictionIsLazy(t *testing.T) {
 	c := newClock()
-	l := newLog(t, memory.WithClock(memory.Options{MaxAge: time.Minute}, c.Now))
+	l := newLog(t, memory.WithClock(memory.Options{Retention: store.Retention{MaxAge: time.Minute}}, c.Now))
 	appendData(t, l, "1", "2", "3")
 	c.Advance(2 * time.Minute)
-	if oldest, head := l.Kept(); oldest != 1 || head != 3 {
-		t.Fatalf("Kept() = %d, %d before any call; want 1, 3 (nothing evicted in the background)", oldest, head)
+	if n := l.Held(0); n != 3 {
+		t.Fatalf("Held(0) = %d before any call; want 3 (nothing evicted in the background)", n)
 	}
 	appendData(t, l, "4")
-	if oldest, head := l.Kept(); oldest != 4 || head != 4 {
-		t.Errorf("Kept() = %d, %d after Append; want 4, 4 (expired entries evicted by Append)", oldest, head)
+	if n := l.Held(0); n != 1 {
+		t.Errorf("Held(0) = %d after Append; want 1 (expired entries evicted by Append)", n)
 	}
 	c.Advance(2 * time.Minute)
-	read(l.After(t.Context(), store.ID{}))
-	if oldest, head := l.Kept(); oldest != 5 || head != 4 {
-		t.Errorf("Kept() = %d, %d after After; want 5, 4 (expired entries evicted by a read)", oldest, head)
+	read(t, l, store.ID{})
+	if n := l.Held(0); n != 0 {
+		t.Errorf("Held(0) = %d after Read; want 0 (expired entries evicted by a read)", n)
 	}
 }
 
 func TestAgeEvictionWithRealClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := memory.New(memory.Options{MaxAge: time.Minute})
+		l := memory.New(memory.Options{Retention: store.Retention{MaxAge: time.Minute}})
 		defer l.Close()
 		appendData(t, l, "1")
 		time.Sleep(40 * time.Second) // the bubble's fake clock: returns at once
 		appendData(t, l, "2")
 		time.Sleep(30 * time.Second)
-		if got, err := read(l.After(t.Context(), store.ID{})); !slices.Equal(got, []string{"2"}) || err != nil {
-			t.Errorf("After(zero) 70s and 30s after two appends = %q, %v; want [2]", got, err)
+		if got, _, err := read(t, l, store.ID{}); !slices.Equal(got, []string{"2"}) || err != nil {
+			t.Errorf("Read(zero) 70s and 30s after two appends = %q, %v; want [2]", got, err)
 		}
 	})
 }
@@ -250,115 +283,76 @@ func TestMaxAge(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClock()
-			l := newLog(t, memory.WithClock(memory.Options{MaxAge: tc.maxAge}, c.Now))
+			l := newLog(t, memory.WithClock(memory.Options{Retention: store.Retention{MaxAge: tc.maxAge}}, c.Now))
 			appendData(t, l, "x")
 			c.Advance(tc.age)
-			got, err := read(l.After(t.Context(), store.ID{}))
+			got, _, err := read(t, l, store.ID{})
 			if err != nil || (len(got) == 1) != tc.kept {
-				t.Errorf("After(zero) %v after an append, MaxAge %v = %q, %v; want kept %v", tc.age, tc.maxAge, got, err, tc.kept)
+				t.Errorf("Read(zero) %v after an append, MaxAge %v = %q, %v; want kept %v", tc.age, tc.maxAge, got, err, tc.kept)
 			}
 		})
 	}
 }
 
 func TestMaxEntriesDefault(t *testing.T) {
-	for _, n := range []int{0, -1} {
-		l := newLog(t, memory.Options{MaxEntries: n})
-		entries := appendData(t, l, numbered(1, memory.DefaultMaxEntries+1)...)
-		got, err := read(l.After(t.Context(), entries[1].ID))
-		if err != nil || len(got) != memory.DefaultMaxEntries-1 {
-			t.Errorf("MaxEntries %d: After(entry 2) = %d entries, %v; want %d", n, len(got), err, memory.DefaultMaxEntries-1)
-		}
-		if _, err := read(l.After(t.Context(), store.ID{Major: entries[0].ID.Major})); !errors.Is(err, store.ErrEvicted) {
-			t.Errorf("MaxEntries %d: After(start) = %v, want ErrEvicted: %d entries kept of %d", n, err, memory.DefaultMaxEntries, len(entries))
-		}
-	}
-}
-
-// A follower that falls behind by age, not count, is told what it missed.
-func TestFollowerFallsBehindByAge(t *testing.T) {
-	c := newClock()
-	l := newLog(t, memory.WithClock(memory.Options{MaxAge: time.Minute}, c.Now))
-	next, stop := iter.Pull2(l.Follow(t.Context()))
-	defer stop()
-	appendData(t, l, "1")
-	if e, err, _ := next(); err != nil || e.Event.Data != "1" {
-		t.Fatalf("Follow = %q, %v; want 1", e.Event.Data, err)
-	}
-	appendData(t, l, "2", "3")
-	c.Advance(2 * time.Minute)
-	appendData(t, l, "4")
-	_, err, _ := next()
-	if !errors.Is(err, store.ErrEvicted) {
-		t.Fatalf("Follow after 2 and 3 expired unread = %v, want ErrEvicted", err)
-	}
-	if e, err, _ := next(); err != nil || e.Event.Data != "4" {
-		t.Fatalf("Follow after ErrEvicted = %q, %v; want 4", e.Event.Data, err)
-	}
-}
-
-// An After iteration so slow that entries it has not reached are evicted is
-// told so after the entries it did get.
-func TestAfterEvictedMidway(t *testing.T) {
-	const n = 600
-	l := newLog(t, memory.Options{MaxEntries: n})
-	appendData(t, l, numbered(1, n)...)
-	next, stop := iter.Pull2(l.After(t.Context(), store.ID{}))
-	defer stop()
-	if e, err, _ := next(); err != nil || e.Event.Data != "1" {
-		t.Fatalf("After(zero) = %q, %v; want 1", e.Event.Data, err)
-	}
-	appendData(t, l, numbered(n+1, 2*n)...) // evicts 1..600
-	got := 1
-	for {
-		e, err, ok := next()
-		if !ok {
-			t.Fatalf("After(zero) ended after %d entries without an error", got)
-		}
-		if err != nil {
-			if !errors.Is(err, store.ErrEvicted) {
-				t.Errorf("After(zero) = %v after %d entries, want ErrEvicted", err, got)
-			}
-			if got == 1 || got == n {
-				t.Errorf("After(zero) yielded %d entries before ErrEvicted; want the rest of the first chunk", got)
-			}
-			break
-		}
-		if want := strconv.Itoa(got + 1); e.Event.Data != want {
-			t.Fatalf("After(zero) entry %d = %q, want %q", got, e.Event.Data, want)
-		}
-		got++
-	}
-	if _, _, ok := next(); ok {
-		t.Error("After(zero) went on after an error")
-	}
-}
-
-func TestAfterContext(t *testing.T) {
 	l := newLog(t, memory.Options{})
-	appendData(t, l, numbered(1, 1000)...)
-
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if got, err := read(l.After(ctx, store.ID{})); len(got) != 0 || !errors.Is(err, context.Canceled) {
-		t.Errorf("After with a cancelled context = %d entries, %v; want only context.Canceled", len(got), err)
+	entries := appendData(t, l, numbered(1, store.DefaultMaxEntries+1)...)
+	got, evicted, err := read(t, l, entries[1].ID)
+	if err != nil || evicted || len(got) != store.DefaultMaxEntries-1 {
+		t.Errorf("Read(entry 2) = %d entries, evicted %v, %v; want %d", len(got), evicted, err, store.DefaultMaxEntries-1)
 	}
-
-	ctx, cancel = context.WithCancel(t.Context())
-	defer cancel()
-	n := 0
-	var err error
-	for _, e := range l.After(ctx, store.ID{}) {
-		if e != nil {
-			err = e
-			continue
-		}
-		if n++; n == 10 {
-			cancel()
-		}
+	if _, evicted, _ := read(t, l, store.ID{Major: entries[0].ID.Major}); !evicted {
+		t.Errorf("Read(start) does not say Evicted: %d entries kept of %d", store.DefaultMaxEntries, len(entries))
 	}
-	if !errors.Is(err, context.Canceled) || n >= 1000 {
-		t.Errorf("After cancelled after 10 entries: %d entries, %v; want the chunk, then context.Canceled", n, err)
+}
+
+// TestEvictedBetweenPages checks that a reader told it is not behind is
+// told so on its next page when entries it had not reached were evicted
+// in between.
+func TestEvictedBetweenPages(t *testing.T) {
+	l := newLog(t, memory.Options{Retention: store.Retention{MaxEntries: 10}})
+	appendData(t, l, numbered(1, 10)...)
+	q := store.Query{Patterns: []string{"**"}, Max: 3}
+	p, err := l.Read(t.Context(), store.ID{}, q)
+	if err != nil || len(p.Entries) != 3 || p.Evicted || p.Done {
+		t.Fatalf("first page = %d entries, evicted %v, done %v, %v; want 3 of 10", len(p.Entries), p.Evicted, p.Done, err)
+	}
+	appendData(t, l, numbered(11, 15)...) // evicts 1..5
+	p, err = l.Read(t.Context(), p.Next, q)
+	if err != nil || !p.Evicted || len(p.Entries) != 3 || p.Entries[0].Event.Data != "6" {
+		t.Fatalf("second page = %v, evicted %v, %v; want Evicted, then 6, 7, 8", p.Entries, p.Evicted, err)
+	}
+}
+
+// TestInvalidRetention checks that a Log made with policies Validate
+// refuses fails every call with that error, naming the policy.
+func TestInvalidRetention(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    store.Retention
+		want string
+	}{
+		{"negative size", store.Retention{Policies: []store.Policy{{Pattern: "x", MaxEntries: -1}}}, `policy 1 ("x") keeps -1 events`},
+		{"empty pattern", store.Retention{Policies: []store.Policy{{Pattern: ""}}}, `policy 1 (""): invalid pattern "": empty`},
+		{"bad pattern", store.Retention{Policies: []store.Policy{{Pattern: "a//b", MaxEntries: 1}}}, "empty segment"},
+		{"pattern twice", store.Retention{Policies: []store.Policy{{Pattern: "a/*", MaxEntries: 1}, {Pattern: "a/*", MaxEntries: 2}}}, `policy 2 ("a/*"): the pattern is given twice`},
+		{"negative default", store.Retention{MaxEntries: -5}, "the default keeps -5 events"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := memory.New(memory.Options{Retention: tc.r})
+			defer l.Close()
+			_, appendErr := l.Append(t.Context(), "x", sse.Event{})
+			_, readErr := l.Read(t.Context(), store.ID{}, store.Query{Patterns: []string{"**"}})
+			var followErr error
+			for _, err := range l.Follow(t.Context()) {
+				followErr = err
+			}
+			for what, err := range map[string]error{"Append": appendErr, "Read": readErr, "Follow": followErr, "Ping": l.Ping(t.Context())} {
+				if !errors.Is(err, store.ErrInvalidPolicy) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s = %v, want ErrInvalidPolicy saying %q", what, err, tc.want)
+				}
+			}
+		})
 	}
 }
 
@@ -386,12 +380,6 @@ func TestClose(t *testing.T) {
 	l := memory.New(memory.Options{})
 	appendData(t, l, numbered(1, 1000)...)
 
-	after, stopAfter := iter.Pull2(l.After(t.Context(), store.ID{}))
-	defer stopAfter()
-	if _, err, _ := after(); err != nil {
-		t.Fatalf("After: %v", err)
-	}
-
 	followed := make(chan error, 1)
 	seq := l.Follow(t.Context())
 	go func() {
@@ -413,21 +401,8 @@ func TestClose(t *testing.T) {
 	if err := <-followed; !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Follow running at Close ended with %v, want ErrClosed", err)
 	}
-	n := 1
-	var err error
-	for {
-		_, e, ok := after()
-		if !ok {
-			break
-		}
-		if e != nil {
-			err = e
-			continue
-		}
-		n++
-	}
-	if !errors.Is(err, store.ErrClosed) || n >= 1000 {
-		t.Errorf("After running at Close: %d entries, then %v; want its chunk, then ErrClosed", n, err)
+	if _, _, err := read(t, l, store.ID{}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Read after Close = %v, want ErrClosed", err)
 	}
 	if err := l.Ping(t.Context()); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Ping after Close = %v, want ErrClosed", err)
@@ -435,22 +410,35 @@ func TestClose(t *testing.T) {
 }
 
 func TestAppendDoesNotAllocate(t *testing.T) {
-	l := newLog(t, memory.Options{MaxEntries: 100})
+	l := newLog(t, memory.Options{Retention: store.Retention{
+		Policies: []store.Policy{{Pattern: "stocks/**", MaxEntries: 10}, {Pattern: "system/**"}}, MaxEntries: 100,
+	}})
 	ctx := t.Context()
 	ev := sse.Event{Type: "message", Data: "hello"}
-	if n := testing.AllocsPerRun(1000, func() {
-		if _, err := l.Append(ctx, "chat/lobby", ev); err != nil {
-			t.Fatal(err)
+	for _, topic := range []string{"chat/lobby", "stocks/ACME", "system/metrics"} {
+		if n := testing.AllocsPerRun(1000, func() {
+			if _, err := l.Append(ctx, topic, ev); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("Append to %q allocates %v times, want 0", topic, n)
 		}
-	}); n != 0 {
-		t.Errorf("Append allocates %v times, want 0", n)
 	}
 }
 
 var benchEvent = sse.Event{Type: "message", Data: `{"user":"ada","text":"hello, world"}`}
 
-// BenchmarkAppend measures Append alone, with a follower draining
-// concurrently, and from all Ps at once.
+// demoRetention is the shape of herald serve's default policies for the
+// demo apps: a few patterns before the default.
+var demoRetention = store.Retention{Policies: []store.Policy{
+	{Pattern: "stocks/**", MaxEntries: 200, MaxAge: 10 * time.Minute},
+	{Pattern: "system/**", MaxEntries: 200, MaxAge: 10 * time.Minute},
+	{Pattern: "chat/**", MaxEntries: 5000, MaxAge: 24 * time.Hour},
+	{Pattern: "tasks/**", MaxEntries: 5000, MaxAge: 24 * time.Hour},
+}}
+
+// BenchmarkAppend measures Append alone, with the demo's policies, with a
+// follower draining concurrently, and from all Ps at once.
 func BenchmarkAppend(b *testing.B) {
 	b.Run("followers=0", func(b *testing.B) {
 		l := memory.New(memory.Options{})
@@ -459,6 +447,15 @@ func BenchmarkAppend(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			l.Append(ctx, "chat/lobby", benchEvent)
+		}
+	})
+	b.Run("policies=demo", func(b *testing.B) {
+		l := memory.New(memory.Options{Retention: demoRetention})
+		defer l.Close()
+		ctx := b.Context()
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Append(ctx, "news/today", benchEvent) // no pattern matches: the longest lookup
 		}
 	})
 	b.Run("followers=1", func(b *testing.B) {
@@ -492,16 +489,17 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkFollow measures appending events and delivering every one of them
-// to each follower: throughput, with the time to drain included, and the
-// latency of one append to one waiting follower.
+// to each follower: throughput, with the time to drain included (Append
+// waits for the slowest follower rather than lap it), and the latency of
+// one append to one waiting follower.
 func BenchmarkFollow(b *testing.B) {
 	for _, followers := range []int{1, 8} {
 		b.Run("followers="+strconv.Itoa(followers), func(b *testing.B) {
-			l := memory.New(memory.Options{MaxEntries: 1 << 16})
+			l := memory.New(memory.Options{})
 			defer l.Close()
 			ctx := b.Context()
 			var wg sync.WaitGroup
-			var evictions, delivered atomic.Int64
+			var delivered atomic.Int64
 			for range followers {
 				seq := l.Follow(ctx)
 				wg.Go(func() {
@@ -509,8 +507,6 @@ func BenchmarkFollow(b *testing.B) {
 					defer func() { delivered.Add(n) }()
 					for e, err := range seq {
 						switch {
-						case errors.Is(err, store.ErrEvicted):
-							evictions.Add(1)
 						case e.Topic == "stop":
 							return
 						case err == nil:
@@ -528,10 +524,9 @@ func BenchmarkFollow(b *testing.B) {
 			}
 			l.Append(ctx, "stop", benchEvent)
 			wg.Wait()
-			// A follower that falls more than MaxEntries behind skips what
-			// was evicted; delivered/op below 1 measures how much.
-			b.ReportMetric(float64(evictions.Load()), "evictions")
-			b.ReportMetric(float64(delivered.Load())/float64(b.N*followers), "delivered/op")
+			if got := delivered.Load(); got != int64(b.N*followers) {
+				b.Fatalf("delivered %d of %d", got, b.N*followers)
+			}
 		})
 	}
 	b.Run("latency", func(b *testing.B) {
@@ -559,23 +554,35 @@ func BenchmarkFollow(b *testing.B) {
 	})
 }
 
-// BenchmarkAfter measures replaying a full default-sized history.
-func BenchmarkAfter(b *testing.B) {
-	l := memory.New(memory.Options{})
-	defer l.Close()
-	ctx := b.Context()
-	for range memory.DefaultMaxEntries {
-		l.Append(ctx, "chat/lobby", benchEvent)
+// BenchmarkRead measures replaying a full default-sized history in pages of
+// 64: every topic, and one chat room among the demo's policies, whose
+// history the stock ticker's never touches.
+func BenchmarkRead(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		r       store.Retention
+		pattern string
+		want    int
+	}{
+		{"one_policy", store.Retention{}, "**", store.DefaultMaxEntries},
+		{"chat_among_demo_policies", demoRetention, "chat/lobby", 5000},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			l := memory.New(memory.Options{Retention: tc.r})
+			defer l.Close()
+			ctx := b.Context()
+			for i := range store.DefaultMaxEntries {
+				l.Append(ctx, "chat/lobby", benchEvent)
+				l.Append(ctx, "stocks/"+strconv.Itoa(i%20), benchEvent)
+			}
+			q := store.Query{Patterns: []string{tc.pattern}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if n := storetest.CountPages(b, l, q); n != tc.want {
+					b.Fatalf("read %d entries, want %d", n, tc.want)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(tc.want), "ns/entry")
+		})
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		n := 0
-		for range l.After(ctx, store.ID{}) {
-			n++
-		}
-		if n != memory.DefaultMaxEntries {
-			b.Fatalf("After(zero) yielded %d entries, want %d", n, memory.DefaultMaxEntries)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/memory.DefaultMaxEntries, "ns/entry")
 }

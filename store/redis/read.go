@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -13,80 +14,222 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/heraldsse/herald/internal/wake"
 	"github.com/heraldsse/herald/store"
 )
 
-// Read returns a page of history after after: see [store.Log.Read]. The
-// log keeps one history for every topic.
-func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
-	return wake.ReadPage(ctx, after, q, l.After)
-}
-
-// After yields, in log order, the entries kept after the one with ID after,
-// up to the newest entry when After was called (XINFO STREAM's
-// last-generated-id, read by the call); the zero ID yields all that is
-// kept. Entries are read with XRANGE, 256 at a time. See [store.Log] for
-// the contract.
+// Read returns a page of history after after: see [store.Log.Read]. It
+// reads, with XRANGE, the history streams of the policies that can keep
+// q's topics, merged by ID, up to the shared stream's last ID when Read is
+// called. Each round trip is one MULTI of XINFO STREAM and XRANGE per
+// stream still to read, so what is read and what was trimmed are seen at
+// once; a Read takes at most four, and a page that stops there is not
+// Done. Each history entry names the one before it in its stream (field
+// "prev"), so the oldest entry kept tells exactly which was trimmed last.
 //
-// Errors: after beyond the newest ID the stream generated gives one error
-// wrapping [store.ErrUnknownID]; after older than the newest trimmed entry
-// gives one wrapping [store.ErrEvicted] (the oldest entry kept names the
-// one before it, so the ID of the newest trimmed entry still resumes), and so does reaching entries that
-// were trimmed while the iteration was paused. Redis failing gives an error
-// wrapping [store.ErrUnavailable]; ctx ending, one wrapping ctx.Err(); after
-// [Log.Close], one wrapping [store.ErrClosed]. Iteration ends after any
-// error.
-func (l *Log) After(ctx context.Context, after store.ID) iter.Seq2[store.Entry, error] {
-	op := "after " + after.String()
-	if l.isClosed() {
-		return fail(fmt.Errorf("redis: %s: %w", op, store.ErrClosed))
+// A resume from before the policies were last changed (or from before
+// the first start of a version with history per policy) reports the
+// events before then as evicted: they are not in the history streams.
+//
+// Errors: after beyond the shared stream's last ID gives an error wrapping
+// [store.ErrUnknownID]; an invalid q, one wrapping
+// [store.ErrInvalidQuery]; Redis failing, one wrapping
+// [store.ErrUnavailable]; ctx ending, one wrapping ctx.Err(); after
+// [Log.Close], one wrapping [store.ErrClosed].
+func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
+	op := "read after " + after.String()
+	if err := q.Check(); err != nil {
+		return store.Page{}, fmt.Errorf("redis: %s: %w", op, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(fmt.Errorf("redis: %s: %w", op, err))
+		return store.Page{}, fmt.Errorf("redis: %s: %w", op, err)
 	}
-	info, err := l.info(ctx, l.rdb)
-	if err != nil {
-		return fail(l.fail(op, err))
+	if l.isClosed() {
+		return store.Page{}, fmt.Errorf("redis: %s: %w", op, store.ErrClosed)
 	}
-	head := info.last
-	if !after.IsZero() {
-		switch {
-		case after.Compare(head) > 0:
-			return fail(fmt.Errorf("redis: %s: newest in stream %q is %v: %w", op, l.stream, head, store.ErrUnknownID))
-		case info.evicted(after):
-			return fail(fmt.Errorf("redis: %s: stream %q trimmed up to %v: %w", op, l.stream, info.newestEvicted(), store.ErrEvicted))
+	r := pageReader{l: l, after: after, q: q, limit: q.Limit(), page: store.Page{Next: after}}
+	for _, i := range l.retention.Holding(q.Patterns) {
+		r.sources = append(r.sources, &source{h: &l.histories[i], cursor: after})
+	}
+	if !after.IsZero() && l.since.Compare(after) > 0 {
+		r.lost = l.since
+	}
+	if err := r.read(ctx); err != nil {
+		if errors.Is(err, store.ErrUnknownID) {
+			return store.Page{}, fmt.Errorf("redis: %s: %w", op, err)
+		}
+		return store.Page{}, l.fail(op, err)
+	}
+	r.page.Evicted = !r.lost.IsZero() && r.lost.Compare(r.page.Next) <= 0
+	return r.page, nil
+}
+
+// pageReader is one Read under way.
+type pageReader struct {
+	l       *Log
+	after   store.ID
+	q       store.Query
+	limit   int
+	head    store.ID // the shared stream's last ID
+	sources []*source
+	page    store.Page
+	lost    store.ID // the oldest newest-evicted entry after after, of any source
+}
+
+// source is where a Read stands in one history stream.
+type source struct {
+	h         *history
+	cursor    store.ID      // entries up to it were fetched
+	buf       []store.Entry // fetched, not yet considered
+	exhausted bool          // nothing more up to the head
+	fetch     int64         // how many to ask for next
+	info      *goredis.XInfoStreamCmd
+	xrange    *goredis.XMessageSliceCmd
+}
+
+// read fills r.page, fetching from the sources as the merge needs.
+func (r *pageReader) read(ctx context.Context) error {
+	for round := 0; ; round++ {
+		var due []*source
+		for _, s := range r.sources {
+			if len(s.buf) == 0 && !s.exhausted {
+				due = append(due, s)
+			}
+		}
+		if len(due) > 0 {
+			if round == maxRounds {
+				return nil
+			}
+			if err := r.fetch(ctx, round, due); err != nil {
+				return err
+			}
+		}
+		if r.merge() {
+			return nil
 		}
 	}
-	return func(yield func(store.Entry, error) bool) {
-		cursor := after
-		for cursor.Compare(head) < 0 {
-			if l.isClosed() {
-				yield(store.Entry{}, fmt.Errorf("redis: %s: %w", op, store.ErrClosed))
-				return
+}
+
+// fetch reads the next entries of each source of due, and what each
+// stream has trimmed, in one MULTI; the first round also reads the head.
+func (r *pageReader) fetch(ctx context.Context, round int, due []*source) error {
+	var headCmd *goredis.XInfoStreamCmd
+	_, err := r.l.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		if round == 0 {
+			headCmd = p.XInfoStream(ctx, r.l.stream)
+		}
+		for _, s := range due {
+			s.info = p.XInfoStream(ctx, s.h.key)
+			s.xrange = nil
+			if s.h.MaxEntries == 0 {
+				continue
 			}
-			if err := ctx.Err(); err != nil {
-				yield(store.Entry{}, fmt.Errorf("redis: %s: %w", op, err))
-				return
+			switch {
+			case s.fetch == 0:
+				s.fetch = int64(r.limit) + 1
+			default:
+				s.fetch = min(4*s.fetch, maxFetch)
 			}
-			entries, missed, err := l.chunk(ctx, l.rdb, cursor, head.String(), afterChunk)
-			if err != nil {
-				yield(store.Entry{}, l.fail(op, err))
-				return
-			}
-			if !missed.IsZero() {
-				yield(store.Entry{}, fmt.Errorf("redis: %s: entries after %v up to %v were trimmed before they were read: %w", op, cursor, missed, store.ErrEvicted))
-				return
-			}
-			for _, e := range entries {
-				if !yield(e, nil) {
-					return
+			start, end := "-", "+"
+			if !s.cursor.IsZero() {
+				next, ok := successor(s.cursor)
+				if !ok {
+					continue // no ID comes after it
 				}
+				start = next.String()
 			}
-			if len(entries) < afterChunk {
-				return
+			if round > 0 {
+				end = r.head.String()
 			}
-			cursor = entries[len(entries)-1].ID
+			s.xrange = p.XRangeN(ctx, s.h.key, start, end, s.fetch)
+		}
+		return nil
+	})
+	// XINFO STREAM of a stream that does not exist fails alone: it has
+	// nothing, and has trimmed nothing. Any other failure is in the
+	// command it failed, checked below.
+	if err != nil && !isNoSuchKey(err) {
+		return err
+	}
+	if headCmd != nil {
+		info, err := parseInfo(headCmd)
+		if err != nil {
+			return err
+		}
+		r.head = info.last
+		if !r.after.IsZero() && r.after.Compare(r.head) > 0 {
+			return fmt.Errorf("newest in stream %q is %v: %w", r.l.stream, r.head, store.ErrUnknownID)
+		}
+	}
+	for _, s := range due {
+		info, err := parseInfo(s.info)
+		if err != nil {
+			return fmt.Errorf("stream %q: %w", s.h.key, err)
+		}
+		if evicted := info.newestEvicted(); !r.after.IsZero() && evicted.Compare(r.after) > 0 && (r.lost.IsZero() || evicted.Compare(r.lost) < 0) {
+			r.lost = evicted
+		}
+		if s.xrange == nil {
+			s.exhausted = true
+			continue
+		}
+		msgs, err := s.xrange.Result()
+		if err != nil {
+			return fmt.Errorf("stream %q: %w", s.h.key, err)
+		}
+		if s.buf, err = decodeAll(msgs); err != nil {
+			return fmt.Errorf("stream %q: %w", s.h.key, err)
+		}
+		// The first round reads to "+" in the same MULTI as the head, so
+		// nothing it reads is past the head; later rounds stop at it.
+		s.exhausted = int64(len(msgs)) < s.fetch
+		if len(s.buf) > 0 {
+			s.cursor = s.buf[len(s.buf)-1].ID
+		}
+	}
+	return nil
+}
+
+// successor returns the ID right after id, and false when there is none.
+func successor(id store.ID) (store.ID, bool) {
+	switch {
+	case id.Minor < math.MaxUint64:
+		return store.ID{Major: id.Major, Minor: id.Minor + 1}, true
+	case id.Major < math.MaxUint64:
+		return store.ID{Major: id.Major + 1}, true
+	}
+	return id, false
+}
+
+// merge considers, in ID order, the fetched entries up to where every
+// source is known, and reports whether the page is complete.
+func (r *pageReader) merge() bool {
+	for {
+		var best *source
+		for _, s := range r.sources {
+			switch {
+			case len(s.buf) > 0:
+				if best == nil || s.buf[0].ID.Compare(best.buf[0].ID) < 0 {
+					best = s
+				}
+			case !s.exhausted:
+				return false // its next entry is unknown: fetch it
+			}
+		}
+		if best == nil {
+			r.page.Done = true
+			if !r.head.IsZero() {
+				r.page.Next = r.head
+			}
+			return true
+		}
+		if len(r.page.Entries) == r.limit {
+			return true
+		}
+		e := best.buf[0]
+		best.buf = best.buf[1:]
+		r.page.Next = e.ID
+		if r.q.Matches(e.Topic) {
+			r.page.Entries = append(r.page.Entries, e)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,13 +28,9 @@ const (
 	// empty.
 	DefaultStream = "herald:events"
 
-	// DefaultMaxLen is how many entries a Log keeps, approximately, when
-	// Options.MaxLen is zero.
-	DefaultMaxLen = 10_000
-
-	// DefaultMaxAge is how long a Log keeps an entry when Options.MaxAge is
-	// zero.
-	DefaultMaxAge = time.Hour
+	// DefaultStreamLen is how many entries, about, the shared stream keeps
+	// for followers when Options.StreamLen is zero.
+	DefaultStreamLen = 20_000
 
 	// DefaultBackoff is the longest a Follow waits between attempts to
 	// reach Redis when Options.Backoff is zero.
@@ -43,9 +40,13 @@ const (
 	// Options.Block is zero.
 	DefaultBlock = 5 * time.Second
 
-	// afterChunk and followChunk are how many entries one XRANGE reads.
-	afterChunk  = 256
+	// followChunk is how many entries one XRANGE of a Follow reads.
 	followChunk = 512
+
+	// maxRounds bounds the round trips of one Read; maxFetch the entries
+	// one XRANGE of a Read asks for. A Read that stops there is not Done.
+	maxRounds = 4
+	maxFetch  = 1024
 
 	// minBackoff is the first wait of a Follow after a failure.
 	minBackoff = 50 * time.Millisecond
@@ -63,44 +64,85 @@ const (
 	fieldPrev = "prev"
 )
 
-// appendScript appends one entry: it reads the stream's last ID, adds the
-// entry with that ID in fieldPrev and trims by count (XADD MAXLEN) and by
-// age (XTRIM MINID, from Redis's own clock), all atomically.
+// appendScript appends one entry: to the shared stream, which assigns its
+// ID, and with that ID to the history stream of its policy, each with the
+// ID of the entry before it in fieldPrev, each trimmed by count (XADD
+// MAXLEN), the history also by age (XTRIM MINID, from Redis's own clock),
+// all atomically, in one round trip.
 //
-//	KEYS[1]  stream
-//	ARGV[1]  MaxLen, 0 for no bound
+//	KEYS[1]  the shared stream
+//	KEYS[2]  the history stream of the entry's policy
+//	ARGV[1]  the shared stream's length, 0 for no bound
 //	ARGV[2]  "~" or "="
-//	ARGV[3]  MaxAge in milliseconds, 0 for no bound
-//	ARGV[4:] field, value, ...
+//	ARGV[3]  the policy's MaxEntries; 0 keeps none (the stream stays, empty,
+//	         and remembers the newest ID it was given)
+//	ARGV[4]  the policy's MaxAge in milliseconds, 0 for no bound
+//	ARGV[5:] field, value, ...
 var appendScript = goredis.NewScript(`
-local key = KEYS[1]
-local prev = '0-0'
-local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-if #last > 0 then
-  prev = last[1][1]
-elseif redis.call('EXISTS', key) == 1 then
-  local info = redis.call('XINFO', 'STREAM', key)
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then prev = info[i + 1] end
+local function last(key)
+  local e = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  if #e > 0 then return e[1][1] end
+  if redis.call('EXISTS', key) == 1 then
+    local info = redis.call('XINFO', 'STREAM', key)
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then return info[i + 1] end
+    end
+  end
+  return '0-0'
+end
+local function add(key, maxlen, trim, id, prev)
+  local args = {'XADD', key}
+  if maxlen ~= '' then
+    args[#args + 1] = 'MAXLEN'
+    args[#args + 1] = trim
+    args[#args + 1] = maxlen
+  end
+  args[#args + 1] = id
+  args[#args + 1] = 'prev'
+  args[#args + 1] = prev
+  for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+  return redis.call(unpack(args))
+end
+local bound = ARGV[1]
+if bound == '0' then bound = '' end
+local id = add(KEYS[1], bound, ARGV[2], '*', last(KEYS[1]))
+if ARGV[3] == '0' then
+  add(KEYS[2], '0', '=', id, '0-0')
+else
+  add(KEYS[2], ARGV[3], ARGV[2], id, last(KEYS[2]))
+  if ARGV[4] ~= '0' then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2], string.format('%.0f-0', now - tonumber(ARGV[4])))
   end
 end
-local args = {'XADD', key}
-if ARGV[1] ~= '0' then
-  args[#args + 1] = 'MAXLEN'
-  args[#args + 1] = ARGV[2]
-  args[#args + 1] = ARGV[1]
-end
-args[#args + 1] = '*'
-args[#args + 1] = 'prev'
-args[#args + 1] = prev
-for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
-local id = redis.call(unpack(args))
-if ARGV[3] ~= '0' then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('XTRIM', key, 'MINID', ARGV[2], string.format('%.0f-0', now - tonumber(ARGV[3])))
-end
 return id
+`)
+
+// policiesScript records the policies a node runs with, and returns the
+// ID after which every event is in the history streams of those policies:
+// the shared stream's last ID when the policies were first recorded, or
+// changed (before then, events went to other streams or to the shared
+// stream alone), else the one recorded then. When they changed, it also
+// returns the history streams of the policies recorded before.
+//
+//	KEYS[1]  the hash of the log's policies (fields "policies", "since")
+//	KEYS[2]  the shared stream
+//	ARGV[1]  the history streams of the policies, in order, joined by "\n"
+var policiesScript = goredis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'policies')
+if cur == ARGV[1] then
+  return {redis.call('HGET', KEYS[1], 'since') or '0-0', ''}
+end
+local since = '0-0'
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[2])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then since = info[i + 1] end
+  end
+end
+redis.call('HSET', KEYS[1], 'policies', ARGV[1], 'since', since)
+return {since, cur or ''}
 `)
 
 // Options configures a [Log]. The zero value connects to localhost:6379 and
@@ -127,20 +169,26 @@ type Options struct {
 	// means 10 per GOMAXPROCS plus 16.
 	PoolSize int
 
-	// Stream is the key of the Redis Stream. Every node serving one log
-	// uses the same key. Empty means DefaultStream.
+	// Stream is the key of the Redis Stream that carries every event to
+	// every node's followers; the history streams and the policies' hash
+	// are named after it (see [Log.Keys]). Every node serving one log uses
+	// the same key, and the same Retention. Empty means DefaultStream. With
+	// a cluster client it must hold a hash tag ("{herald}:events"), so that
+	// all the log's keys share a slot.
 	Stream string
 
-	// MaxLen is how many entries the stream keeps: each append trims it to
-	// about MaxLen (XADD MAXLEN ~). Zero means DefaultMaxLen; negative
-	// means no bound by count.
-	MaxLen int64
+	// StreamLen is how many entries the shared stream keeps, about
+	// (XADD MAXLEN ~): enough for every node's follower to read each one,
+	// however far behind it falls in a burst. A node whose follower falls
+	// further behind misses entries and is told so ([store.ErrEvicted]).
+	// Zero means DefaultStreamLen; negative means no bound.
+	StreamLen int64
 
-	// MaxAge is how long an entry is kept: each append trims entries older
-	// than MaxAge by Redis's clock (XTRIM MINID ~, in the same script as the
-	// XADD). Zero means DefaultMaxAge; negative means no bound by age.
-	// Entries expire only when someone appends.
-	MaxAge time.Duration
+	// Retention is how much history each topic keeps: one history stream
+	// per policy, trimmed by count (XADD MAXLEN ~) and age (XTRIM MINID ~,
+	// by Redis's clock, when someone appends to that policy). The zero
+	// value keeps 10,000 events of every topic for an hour.
+	Retention store.Retention
 
 	// Backoff is the longest a Follow waits between attempts to reach Redis
 	// after a failure; the wait starts at 50ms and doubles, with jitter.
@@ -155,25 +203,29 @@ type Options struct {
 	// Follow). Nil discards them.
 	Logger *slog.Logger
 
-	// exactTrim trims to exactly MaxLen and MaxAge ("=" instead of "~"),
-	// which costs Redis more work per append. Only tests set it
-	// (export_test.go), to check retention bounds exactly.
+	// exactTrim trims to exactly StreamLen and each policy's bounds ("="
+	// instead of "~"), which costs Redis more work per append. Only tests
+	// set it (export_test.go), to check retention bounds exactly.
 	exactTrim bool
 }
 
-// Log is a [store.Log] in a Redis Stream. It also implements [io.Closer]
-// and [store.Pinger]. Create it with [New]; it is safe for concurrent use
-// by any number of goroutines.
+// Log is a [store.Log] in Redis Streams: one that every node follows, and
+// one of history per policy. It also implements [io.Closer] and
+// [store.Pinger]. Create it with [New]; it is safe for concurrent use by
+// any number of goroutines.
 type Log struct {
-	rdb     goredis.UniversalClient
-	owned   bool // rdb was created by New and is closed by Close
-	stream  string
-	maxLen  int64         // 0: no bound
-	maxAge  time.Duration // <= 0: no bound
-	approx  bool
-	backoff time.Duration
-	block   time.Duration
-	logger  *slog.Logger
+	rdb       goredis.UniversalClient
+	owned     bool // rdb was created by New and is closed by Close
+	stream    string
+	streamLen int64 // 0: no bound
+	retention store.Retention
+	histories []history // in the order of Retention.Resolved
+	meta      string    // the policies' hash
+	since     store.ID  // every event after it is in the history streams
+	approx    bool
+	backoff   time.Duration
+	block     time.Duration
+	logger    *slog.Logger
 
 	done chan struct{} // closed by Close
 
@@ -182,43 +234,73 @@ type Log struct {
 	readers map[*reader]struct{} // running Follow iterations
 }
 
+// history is one policy and its history stream.
+type history struct {
+	store.Policy
+	key string
+}
+
 var (
 	_ store.Log    = (*Log)(nil)
 	_ io.Closer    = (*Log)(nil)
 	_ store.Pinger = (*Log)(nil)
 )
 
+// Keys returns the Redis keys of the log: the shared stream, the history
+// stream of each policy in the order of [store.Retention.Resolved] (the
+// default's last), and the hash that records the policies.
+func (l *Log) Keys() (stream string, histories []string, policies string) {
+	for _, h := range l.histories {
+		histories = append(histories, h.key)
+	}
+	return l.stream, histories, l.meta
+}
+
 // New returns a Log on the stream opts.Stream and checks that Redis
-// answers PING within ctx. It returns an error wrapping
-// [store.ErrUnavailable] when Redis does not answer, and an error for an
-// invalid opts.URL; in both cases it closes the client it created.
+// answers within ctx, and records the policies it runs with: when they are
+// not those recorded before, events before now are no longer replayed (a
+// resume from before then is told it lost them), and the history streams
+// of the policies recorded before are deleted. It returns an error wrapping
+// [store.ErrUnavailable] when Redis does not answer, one wrapping
+// [store.ErrInvalidPolicy] for an invalid opts.Retention, and an error for
+// an invalid opts.URL or a cluster client with a stream without a hash
+// tag; in every case it closes the client it created.
 func New(ctx context.Context, opts Options) (*Log, error) {
 	l := &Log{
-		rdb:     opts.Client,
-		stream:  opts.Stream,
-		maxLen:  opts.MaxLen,
-		maxAge:  opts.MaxAge,
-		approx:  !opts.exactTrim,
-		backoff: opts.Backoff,
-		block:   opts.Block,
-		logger:  opts.Logger,
-		done:    make(chan struct{}),
-		readers: make(map[*reader]struct{}),
+		rdb:       opts.Client,
+		stream:    opts.Stream,
+		streamLen: opts.StreamLen,
+		retention: opts.Retention,
+		approx:    !opts.exactTrim,
+		backoff:   opts.Backoff,
+		block:     opts.Block,
+		logger:    opts.Logger,
+		done:      make(chan struct{}),
+		readers:   make(map[*reader]struct{}),
 	}
 	if l.stream == "" {
 		l.stream = DefaultStream
 	}
-	switch {
-	case l.maxLen == 0:
-		l.maxLen = DefaultMaxLen
-	case l.maxLen < 0:
-		l.maxLen = 0
+	if err := opts.Retention.Validate(); err != nil {
+		return nil, fmt.Errorf("redis: new, stream %q: %w", l.stream, err)
 	}
+	if _, ok := l.rdb.(*goredis.ClusterClient); ok && !hasHashTag(l.stream) {
+		return nil, fmt.Errorf("redis: new: stream %q has no hash tag, as in {herald}:events: a cluster needs one so that the log's keys share a slot", l.stream)
+	}
+	resolved := opts.Retention.Resolved()
+	for i, p := range resolved {
+		key := l.stream + ":history"
+		if i < len(resolved)-1 {
+			key += ":" + p.Pattern
+		}
+		l.histories = append(l.histories, history{Policy: p, key: key})
+	}
+	l.meta = l.stream + ":policies"
 	switch {
-	case l.maxAge == 0:
-		l.maxAge = DefaultMaxAge
-	case l.maxAge < 0:
-		l.maxAge = 0
+	case l.streamLen == 0:
+		l.streamLen = DefaultStreamLen
+	case l.streamLen < 0:
+		l.streamLen = 0
 	}
 	if l.backoff <= 0 {
 		l.backoff = DefaultBackoff
@@ -252,7 +334,7 @@ func New(ctx context.Context, opts Options) (*Log, error) {
 		o.ContextTimeoutEnabled = true
 		l.rdb, l.owned = goredis.NewClient(o), true
 	}
-	if err := l.rdb.Ping(ctx).Err(); err != nil {
+	if err := l.recordPolicies(ctx); err != nil {
 		if l.owned {
 			l.rdb.Close()
 		}
@@ -261,10 +343,54 @@ func New(ctx context.Context, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Append adds ev (its ID ignored) on topic to the stream with XADD, which
-// assigns the ID, and trims the stream by count and age, in one Lua script
-// (one round trip), and returns the stored entry: its ID is the stream ID
-// and its Time the ID's milliseconds.
+// hasHashTag reports whether key has a non-empty hash tag, "{...}".
+func hasHashTag(key string) bool {
+	_, rest, ok := strings.Cut(key, "{")
+	tag, _, ok2 := strings.Cut(rest, "}")
+	return ok && ok2 && tag != ""
+}
+
+// recordPolicies runs policiesScript, sets l.since and deletes the history
+// streams of the policies recorded before, if they changed.
+func (l *Log) recordPolicies(ctx context.Context) error {
+	keys := make([]string, len(l.histories))
+	for i, h := range l.histories {
+		keys[i] = h.key
+	}
+	res, err := policiesScript.Run(ctx, l.rdb, []string{l.meta, l.stream}, strings.Join(keys, "\n")).StringSlice()
+	if err != nil {
+		return err
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("recording the policies returned %q", res)
+	}
+	if l.since, err = store.ParseID(res[0]); err != nil {
+		return fmt.Errorf("recording the policies returned %q: %w", res[0], err)
+	}
+	var stale []string
+	for key := range strings.SplitSeq(res[1], "\n") {
+		if key != "" && !slices.Contains(keys, key) {
+			stale = append(stale, key)
+		}
+	}
+	if len(stale) > 0 {
+		if err := l.rdb.Del(ctx, stale...).Err(); err != nil {
+			return fmt.Errorf("delete the history streams of earlier policies: %w", err)
+		}
+		l.logger.LogAttrs(ctx, slog.LevelInfo, "redis store: policies changed; deleted the history of earlier ones",
+			slog.String("stream", l.stream), slog.Any("deleted", stale), slog.String("replayed after", l.since.String()))
+	}
+	return nil
+}
+
+// Append adds ev (its ID ignored) on topic to the shared stream with XADD,
+// which assigns the ID, and with that ID to the history stream of the
+// topic's policy, trimming both, in one Lua script (one round trip); it
+// returns the stored entry: its ID is the stream ID and its Time the ID's
+// milliseconds. A policy of size zero keeps nothing, but its stream
+// remembers the newest ID, so a resume across it is told what it lost.
+// Append never waits for followers: the shared stream is trimmed to
+// StreamLen whatever they have read.
 //
 // Errors: ctx already done gives an error wrapping ctx.Err() and stores
 // nothing; Redis failing or unreachable gives an error wrapping
@@ -279,24 +405,25 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 		return store.Entry{}, fmt.Errorf("redis: %s: %w", op(), store.ErrClosed)
 	}
 	ev.ID = ""
-	values := make([]any, 0, 8)
-	values = append(values, fieldTopic, topic)
-	if ev.Type != "" {
-		values = append(values, fieldType, ev.Type)
-	}
-	values = append(values, fieldData, ev.Data)
-	if ev.Retry != 0 {
-		values = append(values, fieldRetry, formatRetry(ev.Retry))
-	}
+	h := &l.histories[l.retention.PolicyFor(topic)]
 	trim := "~"
 	if !l.approx {
 		trim = "="
 	}
-	args := make([]any, 0, 3+len(values))
-	args = append(args, l.maxLen, trim, l.maxAge.Milliseconds())
-	args = append(args, values...)
-	add := appendScript.Run(ctx, l.rdb, []string{l.stream}, args...)
-	raw, err := add.Text()
+	age := int64(0)
+	if h.MaxAge > 0 {
+		age = h.MaxAge.Milliseconds()
+	}
+	args := make([]any, 0, 12)
+	args = append(args, l.streamLen, trim, h.MaxEntries, age, fieldTopic, topic)
+	if ev.Type != "" {
+		args = append(args, fieldType, ev.Type)
+	}
+	args = append(args, fieldData, ev.Data)
+	if ev.Retry != 0 {
+		args = append(args, fieldRetry, formatRetry(ev.Retry))
+	}
+	raw, err := appendScript.Run(ctx, l.rdb, []string{l.stream, h.key}, args...).Text()
 	if err != nil {
 		return store.Entry{}, l.fail(op(), err)
 	}
@@ -320,7 +447,7 @@ func (l *Log) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the Log: afterwards Append, After, Follow and Ping fail with
+// Close stops the Log: afterwards Append, Read, Follow and Ping fail with
 // errors wrapping [store.ErrClosed], and running Follow iterations yield
 // such an error and end, interrupting their blocking reads. It closes the
 // Redis client if New created it, never one passed in Options.Client; the
@@ -389,7 +516,7 @@ func (s streamInfo) newestEvicted() store.ID {
 	return s.firstPrev
 }
 
-// info runs XINFO STREAM on c.
+// info runs XINFO STREAM on the shared stream, on c.
 func (l *Log) info(ctx context.Context, c goredis.Cmdable) (streamInfo, error) {
 	return parseInfo(c.XInfoStream(ctx, l.stream))
 }

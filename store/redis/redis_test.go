@@ -58,9 +58,28 @@ func TestConformance(t *testing.T) {
 
 func TestRetention(t *testing.T) {
 	addr := testenv.StartRedis(t)
-	storetest.RunRetention(t, func(t *testing.T, maxEntries int) store.Log {
-		return newLog(t, addr, redis.WithExactTrim(redis.Options{MaxLen: int64(maxEntries)}))
+	storetest.RunRetention(t, func(t *testing.T, r store.Retention) store.Log {
+		return newLog(t, addr, redis.WithExactTrim(redis.Options{Retention: r}))
 	})
+}
+
+// TestLaggingFollower checks the shared stream's bound: a node's follower
+// that falls further behind is told it missed entries and goes on.
+func TestLaggingFollower(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	storetest.RunLaggingFollower(t, func(t *testing.T, maxEntries int) store.Log {
+		return newLog(t, addr, redis.WithExactTrim(redis.Options{StreamLen: int64(maxEntries)}))
+	})
+}
+
+// readAll reads every page after id of the entries matching patterns
+// ("**" when none is given), in pages of 7.
+func readAll(t *testing.T, l *redis.Log, id store.ID, patterns ...string) (entries []store.Entry, evicted bool, err error) {
+	t.Helper()
+	if len(patterns) == 0 {
+		patterns = []string{"**"}
+	}
+	return storetest.ReadAll(t.Context(), l, id, store.Query{Patterns: patterns, Max: 7})
 }
 
 func TestNewUnreachable(t *testing.T) {
@@ -79,7 +98,7 @@ func TestNewUnreachable(t *testing.T) {
 
 func TestRetentionByAge(t *testing.T) {
 	addr := testenv.StartRedis(t)
-	l := newLog(t, addr, redis.WithExactTrim(redis.Options{MaxAge: 50 * time.Millisecond}))
+	l := newLog(t, addr, redis.WithExactTrim(redis.Options{Retention: store.Retention{MaxAge: 50 * time.Millisecond}}))
 	ctx := t.Context()
 	old, err := l.Append(ctx, "t", sse.Event{Data: "old"})
 	if err != nil {
@@ -101,20 +120,15 @@ func TestRetentionByAge(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // let Redis's clock move on
 	}
-	var got []store.Entry
-	for e, err := range l.After(ctx, store.ID{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e)
+	got, _, err := readAll(t, l, store.ID{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(got) == 0 || got[0].ID == old.ID {
-		t.Fatalf("After(zero) = %d entries starting %v; want the entry older than MaxAge (%v) trimmed", len(got), got, old.ID)
+		t.Fatalf("Read(zero) = %d entries starting %v; want the entry older than MaxAge (%v) trimmed", len(got), got, old.ID)
 	}
-	for _, err := range l.After(ctx, old.ID) {
-		if !errors.Is(err, store.ErrEvicted) {
-			t.Fatalf("After(trimmed %v) = %v, want ErrEvicted", old.ID, err)
-		}
+	if _, evicted, err := readAll(t, l, old.ID); err != nil || !evicted {
+		t.Fatalf("Read(trimmed %v) = evicted %v, %v; want Evicted", old.ID, evicted, err)
 	}
 }
 
@@ -202,14 +216,11 @@ func TestTwoNodes(t *testing.T) {
 	checkSame(t, "Follow on node B after its own append", fb.take(t, 1), []store.Entry{e})
 	checkSame(t, "Follow on node A of an append on node B", fa.take(t, 1), []store.Entry{e})
 	// Replay on B of what A appended.
-	var got []store.Entry
-	for e, err := range b.After(t.Context(), want[99].ID) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e)
+	got, _, err := readAll(t, b, want[99].ID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	checkSame(t, "After on node B", got, append(want[100:], e))
+	checkSame(t, "Read on node B", got, append(want[100:], e))
 }
 
 // TestRedisRestart takes Redis away while appends go on and a follower
@@ -332,26 +343,24 @@ func TestRedisRestart(t *testing.T) {
 			t.Fatalf("Follow across the restart: %d acknowledged entries missing after %v", len(byID), wait)
 		}
 	}
-	var all []store.Entry
-	for e, err := range l.After(ctx, store.ID{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, e)
+	all, _, err := readAll(t, l, store.ID{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(all) < len(acked)+len(r.acked) {
-		t.Errorf("After(zero) after the restart: %d entries, want at least the %d acknowledged", len(all), len(acked)+len(r.acked))
+		t.Errorf("Read(zero) after the restart: %d entries, want at least the %d acknowledged", len(all), len(acked)+len(r.acked))
 	}
 }
 
 // TestStreamEmptied checks eviction when something outside the Log trims
-// the whole stream: the last ID generated is then the newest evicted.
+// a whole history stream: the last ID it was given is then the newest
+// evicted.
 func TestStreamEmptied(t *testing.T) {
 	addr := testenv.StartRedis(t)
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
-	stream := streamName(t)
-	l := newLog(t, addr, redis.Options{Stream: stream, Client: rdb})
+	l := newLog(t, addr, redis.Options{Client: rdb})
+	_, histories, _ := l.Keys()
 	ctx := t.Context()
 	var entries []store.Entry
 	for i := range 3 {
@@ -361,29 +370,142 @@ func TestStreamEmptied(t *testing.T) {
 		}
 		entries = append(entries, e)
 	}
-	if err := rdb.XTrimMaxLen(ctx, stream, 0).Err(); err != nil {
+	if err := rdb.XTrimMaxLen(ctx, histories[0], 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range l.After(ctx, entries[0].ID) {
-		if !errors.Is(err, store.ErrEvicted) {
-			t.Fatalf("After(%v) on a stream emptied after it = %v, want ErrEvicted", entries[0].ID, err)
-		}
+	if got, evicted, err := readAll(t, l, entries[0].ID); err != nil || !evicted || len(got) != 0 {
+		t.Fatalf("Read(%v) on a history emptied after it = %v, evicted %v, %v; want nothing, Evicted", entries[0].ID, got, evicted, err)
 	}
-	for e, err := range l.After(ctx, entries[2].ID) {
-		t.Fatalf("After(newest, trimmed %v) on an emptied stream = %v, %v; want nothing", entries[2].ID, e, err)
+	if got, evicted, err := readAll(t, l, entries[2].ID); err != nil || evicted || len(got) != 0 {
+		t.Fatalf("Read(newest, trimmed %v) on an emptied history = %v, evicted %v, %v; want nothing", entries[2].ID, got, evicted, err)
 	}
 	e, err := l.Append(ctx, "t", sse.Event{Data: "next"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []store.Entry
-	for e, err := range l.After(ctx, entries[2].ID) {
+	got, evicted, err := readAll(t, l, entries[2].ID)
+	if err != nil || evicted {
+		t.Fatalf("Read(newest trimmed) once appended to again: evicted %v, %v", evicted, err)
+	}
+	checkSame(t, "Read(newest trimmed) once appended to again", got, []store.Entry{e})
+}
+
+// TestKeys pins the Redis keys of a log: operators read and delete them.
+func TestKeys(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	l := newLog(t, addr, redis.Options{Stream: "herald:events", Retention: store.Retention{
+		Policies: []store.Policy{{Pattern: "stocks/**", MaxEntries: 100}, {Pattern: "system/**"}},
+	}})
+	stream, histories, policies := l.Keys()
+	got := fmt.Sprintf("%s %v %s", stream, histories, policies)
+	want := "herald:events [herald:events:history:stocks/** herald:events:history:system/** herald:events:history] herald:events:policies"
+	if got != want {
+		t.Errorf("Keys() = %s, want %s", got, want)
+	}
+}
+
+// TestClusterNeedsHashTag checks that a cluster client is refused with a
+// stream whose keys would fall in different slots.
+func TestClusterNeedsHashTag(t *testing.T) {
+	c := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	defer c.Close()
+	for _, stream := range []string{"", "herald:events", "{}:events", "herald{:events"} {
+		l, err := redis.New(t.Context(), redis.Options{Client: c, Stream: stream})
+		if err == nil || !strings.Contains(err.Error(), "hash tag") {
+			if l != nil {
+				l.Close()
+			}
+			t.Errorf("New with a cluster client and stream %q = %v, want an error about the hash tag", stream, err)
+		}
+	}
+}
+
+// TestPoliciesChange checks what a change of policies does to a Redis log
+// in use: new events go to the new histories, a resume from before the
+// change is told it lost events, and the old histories are deleted.
+func TestPoliciesChange(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	stream := streamName(t)
+	ctx := t.Context()
+	first := newLog(t, addr, redis.Options{Stream: stream, Retention: store.Retention{
+		Policies: []store.Policy{{Pattern: "stocks/**", MaxEntries: 100}},
+	}})
+	before, err := first.Append(ctx, "chat/a", sse.Event{Data: "before"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Append(ctx, "stocks/a", sse.Event{Data: "tick"}); err != nil {
+		t.Fatal(err)
+	}
+	_, oldHistories, _ := first.Keys()
+	// The same policies again: nothing changes.
+	same := newLog(t, addr, redis.Options{Stream: stream, Retention: store.Retention{
+		Policies: []store.Policy{{Pattern: "stocks/**", MaxEntries: 100}},
+	}})
+	if got, evicted, err := readAll(t, same, before.ID); err != nil || evicted || len(got) != 1 {
+		t.Fatalf("Read(%v) with the same policies = %v, evicted %v, %v; want the tick", before.ID, got, evicted, err)
+	}
+
+	l := newLog(t, addr, redis.Options{Stream: stream, Retention: store.Retention{
+		Policies: []store.Policy{{Pattern: "chat/**", MaxEntries: 100}},
+	}})
+	if n, err := rdb.Exists(ctx, oldHistories[0]).Result(); err != nil || n != 0 {
+		t.Errorf("the history of the dropped policy stocks/** exists (%d, %v), want it deleted", n, err)
+	}
+	after, err := l.Append(ctx, "chat/a", sse.Event{Data: "after"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, evicted, err := readAll(t, l, before.ID, "chat/*")
+	if err != nil || !evicted {
+		t.Errorf("Read(%v) across the change = evicted %v, %v; want Evicted", before.ID, evicted, err)
+	}
+	checkSame(t, "Read across the change", got, []store.Entry{after})
+	if got, evicted, err := readAll(t, l, after.ID, "chat/*"); err != nil || evicted || len(got) != 0 {
+		t.Errorf("Read(%v) after the change = %v, evicted %v, %v; want nothing", after.ID, got, evicted, err)
+	}
+}
+
+// TestSingleStreamDeployment opens a log on a stream written by the single
+// history of earlier versions: it serves, IDs go on, new events are
+// replayed, and a resume from before the upgrade is told it lost events.
+func TestSingleStreamDeployment(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	stream := streamName(t)
+	ctx := t.Context()
+	var old []string
+	for i, prev := range []string{"0-0", "", ""} {
+		if prev == "" {
+			prev = old[i-1]
+		}
+		id, err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"prev", prev, "topic", "chat/a", "data", strconv.Itoa(i)}}).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, e)
+		old = append(old, id)
 	}
-	checkSame(t, "After(newest trimmed) once appended to again", got, []store.Entry{e})
+	l := newLog(t, addr, redis.Options{Stream: stream})
+	e, err := l.Append(ctx, "chat/a", sse.Event{Data: "new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _ := store.ParseID(old[2])
+	if e.ID.Compare(last) <= 0 {
+		t.Errorf("the first ID after the upgrade is %v, not after %v", e.ID, last)
+	}
+	first, _ := store.ParseID(old[0])
+	got, evicted, err := readAll(t, l, first)
+	if err != nil || !evicted {
+		t.Errorf("Read(%v, from before the upgrade) = evicted %v, %v; want Evicted", first, evicted, err)
+	}
+	checkSame(t, "Read from before the upgrade", got, []store.Entry{e})
+	if got, evicted, err := readAll(t, l, last); err != nil || evicted || len(got) != 1 {
+		t.Errorf("Read(%v, the last ID before the upgrade) = %v, evicted %v, %v; want the new event alone", last, got, evicted, err)
+	}
 }
 
 // TestFollowCalledWhileDown calls Follow while Redis is down: the
@@ -484,16 +606,68 @@ func TestPingClosed(t *testing.T) {
 	}
 }
 
+// BenchmarkAppend measures one publisher's appends: to the default policy,
+// to a policy among the demo's, and to one of size zero.
 func BenchmarkAppend(b *testing.B) {
 	addr := testenv.StartRedis(b)
-	l := newLog(b, addr, redis.Options{})
-	ctx := b.Context()
-	ev := sse.Event{Type: "message", Data: strings.Repeat("x", 100)}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := l.Append(ctx, "bench", ev); err != nil {
-			b.Fatal(err)
-		}
+	demo := store.Retention{Policies: []store.Policy{
+		{Pattern: "stocks/**", MaxEntries: 200, MaxAge: 10 * time.Minute},
+		{Pattern: "system/**", MaxEntries: 0},
+		{Pattern: "chat/**", MaxEntries: 5000, MaxAge: 24 * time.Hour},
+	}}
+	for _, bc := range []struct{ name, topic string }{
+		{"default", "bench"},
+		{"policy", "stocks/ACME"},
+		{"size_zero", "system/metrics"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := newLog(b, addr, redis.Options{Retention: demo})
+			ctx := b.Context()
+			ev := sse.Event{Type: "message", Data: strings.Repeat("x", 100)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.Append(ctx, bc.topic, ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRead measures reading a 2,000-event history in pages of 64:
+// one policy, and one chat room whose policy the ticker never touches.
+func BenchmarkRead(b *testing.B) {
+	addr := testenv.StartRedis(b)
+	for _, bc := range []struct {
+		name, pattern string
+		r             store.Retention
+		want          int
+	}{
+		{"one_policy", "**", store.Retention{}, 2000},
+		{"chat_among_policies", "chat/lobby", store.Retention{Policies: []store.Policy{
+			{Pattern: "stocks/**", MaxEntries: 200}, {Pattern: "chat/**", MaxEntries: 5000},
+		}}, 1000},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := newLog(b, addr, redis.Options{Retention: bc.r})
+			ctx := b.Context()
+			ev := sse.Event{Data: strings.Repeat("x", 200)}
+			for i := range 1000 {
+				for _, topic := range []string{"chat/lobby", "stocks/" + strconv.Itoa(i%20)} {
+					if _, err := l.Append(ctx, topic, ev); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			q := store.Query{Patterns: []string{bc.pattern}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if n := storetest.CountPages(b, l, q); n != bc.want {
+					b.Fatalf("read %d entries, want %d", n, bc.want)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(bc.want), "ns/entry")
+		})
 	}
 }
 

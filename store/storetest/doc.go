@@ -1,7 +1,9 @@
 // Package storetest is the conformance suite for [store.Log]
-// implementations: every implementation's tests call [Run], and
-// [RunRetention] when its history can be bounded by count, so memory, bolt
-// and redis are held to the same contract.
+// implementations: every implementation's tests call [Run] and
+// [RunRetention] (history per policy, trimmed exactly), a log on one node
+// [RunBackpressure] (Append waits rather than lap a follower), and a log
+// shared by nodes [RunLaggingFollower], so memory, bolt and redis are held
+// to the same contract.
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Log {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,43 +67,128 @@ func appendAll(t *testing.T, l store.Log, topic string, events ...sse.Event) []s
 	return r.entries
 }
 
-// readAll ranges over an After sequence to its end. It returns the entries
-// yielded and the error, if one was; it fails the test if anything is
-// yielded after an error, which ends an After iteration.
-func readAll(t *testing.T, seq iter.Seq2[store.Entry, error]) ([]store.Entry, error) {
+// appendConcurrently appends n events with data "prefix/0" ... on topic
+// from 8 goroutines, as a busy publisher's requests do (a log that syncs
+// each commit to disk then shares syncs), and returns the entries Append
+// returned in log order.
+func appendConcurrently(t *testing.T, l store.Log, topic, prefix string, n int) []store.Entry {
 	t.Helper()
+	const workers = 8
+	ctx := t.Context()
 	type result struct {
 		entries []store.Entry
 		err     error
-		extra   *item // yielded after err
 	}
-	r := within(t, "After iteration", func() result {
+	r := within(t, fmt.Sprintf("%d concurrent Appends to %q", n, topic), func() result {
+		var mu sync.Mutex
 		var r result
-		for e, err := range seq {
-			if r.err != nil {
-				r.extra = &item{e, err}
-				break
-			}
-			if err != nil {
-				r.err = err
-				continue
-			}
-			r.entries = append(r.entries, e)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < n; i += workers {
+					e, err := l.Append(ctx, topic, sse.Event{Data: prefix + "/" + strconv.Itoa(i)})
+					mu.Lock()
+					if err != nil && r.err == nil {
+						r.err = fmt.Errorf("Append(%q), #%d: %w", topic, i, err)
+					}
+					r.entries = append(r.entries, e)
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			})
 		}
+		wg.Wait()
 		return r
 	})
-	if r.extra != nil {
-		t.Errorf("After yielded (%s, %v) after the error %v; iteration must end after an error", show(r.extra.entry), r.extra.err, r.err)
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
-	return r.entries, r.err
+	slices.SortFunc(r.entries, func(a, b store.Entry) int { return a.ID.Compare(b.ID) })
+	return r.entries
 }
 
-// after is readAll(l.After(ctx, id)) failing the test on an error.
-func after(t *testing.T, l store.Log, id store.ID) []store.Entry {
+// read calls l.Read, failing the test if it blocks.
+func read(t *testing.T, l store.Log, after store.ID, q store.Query) (store.Page, error) {
 	t.Helper()
-	entries, err := readAll(t, l.After(t.Context(), id))
-	if err != nil {
-		t.Fatalf("After(%v): %v", id, err)
+	type result struct {
+		page store.Page
+		err  error
+	}
+	ctx := t.Context()
+	r := within(t, fmt.Sprintf("Read(%v, %q)", after, q.Patterns), func() result {
+		p, err := l.Read(ctx, after, q)
+		return result{p, err}
+	})
+	return r.page, r.err
+}
+
+// history reads every page after after, pageSize entries at a time, of the
+// entries matching patterns ("**" when none is given), and returns their
+// entries and whether any page said Evicted. It fails the test on an error
+// and on a page that breaks the rules every page keeps: entries in log
+// order, after the page's start and up to its Next; Next never going back;
+// the last page Done.
+func history(t *testing.T, l store.Log, after store.ID, pageSize int, patterns ...string) (entries []store.Entry, evicted bool) {
+	t.Helper()
+	if len(patterns) == 0 {
+		patterns = []string{"**"}
+	}
+	q := store.Query{Patterns: patterns, Max: pageSize}
+	from := after
+	for range 100_000 {
+		p, err := read(t, l, from, q)
+		if err != nil {
+			t.Fatalf("Read(%v, %q) after %d entries: %v", from, patterns, len(entries), err)
+		}
+		checkPage(t, from, q, p)
+		entries = append(entries, p.Entries...)
+		evicted = evicted || p.Evicted
+		if p.Done {
+			return entries, evicted
+		}
+		from = p.Next
+	}
+	t.Fatalf("Read(%v, %q): 100,000 pages without Done", after, patterns)
+	return nil, false
+}
+
+// checkPage fails the test unless page, read after after with q, keeps the
+// rules of every page.
+func checkPage(t *testing.T, after store.ID, q store.Query, page store.Page) {
+	t.Helper()
+	what := fmt.Sprintf("Read(%v, %q, max %d)", after, q.Patterns, q.Max)
+	if len(page.Entries) > q.Limit() {
+		t.Fatalf("%s returned %d entries, more than the page's %d", what, len(page.Entries), q.Limit())
+	}
+	if page.Next.Compare(after) < 0 {
+		t.Fatalf("%s: Next %v goes back before %v", what, page.Next, after)
+	}
+	prev := after
+	for i, e := range page.Entries {
+		switch {
+		case e.ID.Compare(prev) <= 0:
+			t.Fatalf("%s: entry %d has ID %v, not after %v", what, i, e.ID, prev)
+		case e.ID.Compare(page.Next) > 0:
+			t.Fatalf("%s: entry %d has ID %v, after the page's Next %v", what, i, e.ID, page.Next)
+		case !q.Matches(e.Topic):
+			t.Fatalf("%s: entry %d is on %q, which no pattern matches", what, i, e.Topic)
+		}
+		prev = e.ID
+	}
+	if !page.Done && len(page.Entries) == 0 && page.Next == after {
+		t.Fatalf("%s: a page that is not Done, holds nothing and does not move Next", what)
+	}
+}
+
+// kept is history(t, l, after, 7, patterns...), failing the test if a page
+// says Evicted.
+func kept(t *testing.T, l store.Log, after store.ID, patterns ...string) []store.Entry {
+	t.Helper()
+	entries, evicted := history(t, l, after, 7, patterns...)
+	if evicted {
+		t.Fatalf("Read(%v, %q) says Evicted; nothing was", after, patterns)
 	}
 	return entries
 }
@@ -281,5 +368,44 @@ func wantErr(t *testing.T, what string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Errorf("%s: error %v, want one wrapping %v", what, err, target)
+	}
+}
+
+// ReadAll reads every page of q after after, from one Read to the next
+// page's Next until a page is Done, and returns the entries, whether any
+// page said Evicted, and the first error. It is what a replay does with a
+// log, for tests and benchmarks of one.
+func ReadAll(ctx context.Context, l store.Log, after store.ID, q store.Query) (entries []store.Entry, evicted bool, err error) {
+	for {
+		p, err := l.Read(ctx, after, q)
+		if err != nil {
+			return entries, evicted, err
+		}
+		entries = append(entries, p.Entries...)
+		evicted = evicted || p.Evicted
+		if p.Done {
+			return entries, evicted, nil
+		}
+		after = p.Next
+	}
+}
+
+// CountPages reads every page of q from the zero ID, as a replay does, and
+// returns how many entries they held, failing b on an error. Benchmarks
+// measure Read with it: it keeps no entry, so it measures the log, not
+// the collecting.
+func CountPages(b *testing.B, l store.Log, q store.Query) int {
+	b.Helper()
+	n := 0
+	for after := (store.ID{}); ; {
+		p, err := l.Read(b.Context(), after, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += len(p.Entries)
+		if p.Done {
+			return n
+		}
+		after = p.Next
 	}
 }

@@ -19,18 +19,21 @@ import (
 // Run runs the conformance suite for [store.Log] as subtests of t.
 //
 // newLog is called once per subtest and returns an empty log, reachable and
-// open, with bounds loose enough to keep 5,000 small entries (and one of
-// 64 KiB) for as long as the subtest runs. It registers whatever releases
-// the log with t.Cleanup. If the log implements [io.Closer], a subtest
-// closes it itself, so Close must tolerate being called again by that
-// cleanup. If it implements [store.Pinger], Ping must succeed while open.
+// open, with the default [store.Retention] or bounds loose enough to keep
+// 5,000 small entries (and one of 64 KiB) of every topic for as long as the
+// subtest runs. It registers whatever releases the log with t.Cleanup. If
+// the log implements [io.Closer], a subtest closes it itself, so Close must
+// tolerate being called again by that cleanup. If it implements
+// [store.Pinger], Ping must succeed while open.
 //
 // Besides the contract written on [store.Log], the suite requires that:
 //   - Append with a context that is already done returns an error wrapping
 //     the context's error and stores nothing;
-//   - the entry Append returns is the entry After and Follow yield, Time
+//   - the entry Append returns is the entry Read and Follow give, Time
 //     included (compared with [time.Time.Equal]);
-//   - after Close, Append, After and Ping fail with errors wrapping
+//   - Read with a context that is already done fails with an error
+//     wrapping the context's error;
+//   - after Close, Append, Read and Ping fail with errors wrapping
 //     [store.ErrClosed], and Follow iterations end, any error they yield
 //     wrapping [store.ErrClosed].
 func Run(t *testing.T, newLog func(t *testing.T) store.Log) {
@@ -42,21 +45,23 @@ func Run(t *testing.T, newLog func(t *testing.T) store.Log) {
 		{"append_assigns_increasing_parseable_ids", testIDs},
 		{"append_returns_entry_as_stored", testAppendEntry},
 		{"append_with_done_context_stores_nothing", testAppendDoneContext},
-		{"after_zero_yields_everything_in_order", testAfterZero},
-		{"after_id_yields_exactly_the_entries_after_it", testAfterID},
-		{"after_head_yields_nothing", testAfterHead},
-		{"after_stops_at_head_when_called", testAfterStopsAtHead},
-		{"after_on_empty_log", testAfterEmpty},
-		{"after_unknown_id_is_ErrUnknownID", testAfterUnknown},
-		{"after_stopped_early", testAfterBreak},
-		{"paused_after_does_not_block_append", testAfterPaused},
+		{"read_zero_gives_everything_in_order_whatever_the_page_size", testReadZero},
+		{"read_after_id_gives_exactly_the_entries_after_it", testReadAfterID},
+		{"read_head_is_done_and_empty", testReadHead},
+		{"read_stops_at_head_when_called", testReadStopsAtHead},
+		{"read_pages_cover_the_log_once", testReadPages},
+		{"read_filters_by_patterns", testReadPatterns},
+		{"read_on_empty_log", testReadEmpty},
+		{"read_unknown_id_is_ErrUnknownID", testReadUnknown},
+		{"read_invalid_query_is_ErrInvalidQuery", testReadInvalidQuery},
+		{"read_with_done_context_fails", testReadDoneContext},
 		{"follow_yields_appends_after_the_call_once_in_order", testFollow},
 		{"follow_with_8_concurrent_appenders", testFollowConcurrent},
 		{"two_followers_each_see_everything", testTwoFollowers},
 		{"follow_stopped_early", testFollowBreak},
 		{"follow_ends_when_context_cancelled", testFollowCancel},
 		{"follow_with_done_context_ends_at_once", testFollowDoneContext},
-		{"paused_follow_does_not_block_append", testFollowPaused},
+		{"paused_follow_does_not_block_300_appends", testFollowPaused},
 		{"ping_succeeds_while_open", testPing},
 		{"closed_log_fails_with_ErrClosed", testClosed},
 	} {
@@ -64,31 +69,47 @@ func Run(t *testing.T, newLog func(t *testing.T) store.Log) {
 	}
 }
 
-// RunRetention runs the tests of count-bounded history as subtests of t.
+// RunRetention runs the tests of history kept per policy as subtests of t.
 //
-// newLog is called once per subtest and returns an empty log that keeps the
-// newest maxEntries entries and evicts older ones as soon as more are
-// appended, exactly: a log that trims lazily or approximately (Redis
-// "MAXLEN ~") is configured to trim exactly here. It registers whatever
-// releases the log with t.Cleanup.
+// newLog is called once per subtest and returns an empty log with the
+// retention r that evicts exactly: a policy keeps its newest MaxEntries
+// entries and evicts older ones as soon as more are appended (a log that
+// trims lazily or approximately, such as Redis "MAXLEN ~", is configured to
+// trim exactly here). The suite's policies leave MaxAge zero and the
+// Retention's MaxAge at its default, an hour, which no subtest comes near.
+// newLog registers whatever releases the log with t.Cleanup.
 //
-// Besides the contract written on [store.Log], the suite requires that
-// After with the ID of the newest evicted entry resumes without error,
-// since nothing after it is missing.
-func RunRetention(t *testing.T, newLog func(t *testing.T, maxEntries int) store.Log) {
+// Besides the contract written on [store.Log], the suite requires that a
+// Read after the ID of the newest evicted entry of a policy does not say
+// Evicted, since nothing after it is missing.
+func RunRetention(t *testing.T, newLog func(t *testing.T, r store.Retention) store.Log) {
 	t.Helper()
-	const maxEntries = 8
 	for _, tc := range []struct {
 		name string
-		test func(*testing.T, store.Log, int)
+		r    store.Retention
+		test func(*testing.T, store.Log)
 	}{
-		{"within_bound_nothing_is_evicted", testWithinBound},
-		{"keeps_the_newest_entries", testKeepsNewest},
-		{"evicted_id_is_ErrEvicted", testEvictedID},
-		{"id_of_newest_evicted_entry_resumes", testNewestEvicted},
-		{"lagging_follower_gets_ErrEvicted_then_resumes", testLaggingFollower},
+		{"within_bound_nothing_is_evicted", store.Retention{MaxEntries: 8}, testWithinBound},
+		{"keeps_the_newest_entries", store.Retention{MaxEntries: 8}, testKeepsNewest},
+		{"evicted_id_reads_what_is_kept_and_says_Evicted", store.Retention{MaxEntries: 8}, testEvictedID},
+		{"id_of_newest_evicted_entry_resumes_without_Evicted", store.Retention{MaxEntries: 8}, testNewestEvicted},
+		{"quiet_topic_survives_3000_events_of_a_noisy_one", store.Retention{
+			Policies: []store.Policy{{Pattern: "stocks/**", MaxEntries: 100}}, MaxEntries: 10,
+		}, testQuietSurvivesNoisy},
+		{"evicted_only_for_policies_that_can_hold_the_query", store.Retention{
+			Policies: []store.Policy{{Pattern: "chat/**", MaxEntries: 100}}, MaxEntries: 5,
+		}, testEvictedOnlyForHolders},
+		{"first_matching_policy_wins", store.Retention{
+			Policies: []store.Policy{{Pattern: "a/x", MaxEntries: 2}, {Pattern: "a/*", MaxEntries: 100}},
+		}, testFirstMatchWins},
+		{"size_zero_policy_is_followed_never_read", store.Retention{
+			Policies: []store.Policy{{Pattern: "system/**", MaxEntries: 0}},
+		}, testSizeZero},
+		{"resume_across_policies_has_no_gap_and_no_duplicate", store.Retention{
+			Policies: []store.Policy{{Pattern: "a/**", MaxEntries: 50}, {Pattern: "b/**", MaxEntries: 50}}, MaxEntries: 50,
+		}, testAcrossPolicies},
 	} {
-		t.Run(tc.name, func(t *testing.T) { tc.test(t, newLog(t, maxEntries), maxEntries) })
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, newLog(t, tc.r)) })
 	}
 }
 
@@ -163,55 +184,141 @@ func testAppendDoneContext(t *testing.T, l store.Log) {
 	if !errors.Is(it.err, context.Canceled) {
 		t.Errorf("Append with a cancelled context = %s, %v; want an error wrapping context.Canceled", show(it.entry), it.err)
 	}
-	if got := after(t, l, store.ID{}); len(got) != 0 {
-		t.Errorf("After(zero) after an Append with a cancelled context = %v, want nothing stored", ids(got))
+	if got := kept(t, l, store.ID{}); len(got) != 0 {
+		t.Errorf("Read(zero) after an Append with a cancelled context = %v, want nothing stored", ids(got))
 	}
 }
 
-func testAfterZero(t *testing.T, l store.Log) {
+func testReadZero(t *testing.T, l store.Log) {
 	want := appendEvents(t, l)
-	checkEntries(t, "After(zero)", after(t, l, store.ID{}), want)
-}
-
-func testAfterID(t *testing.T, l store.Log) {
-	want := appendN(t, l, "t", "e", 40)
-	for i, e := range want {
-		checkEntries(t, fmt.Sprintf("After(%v), entry %d", e.ID, i), after(t, l, e.ID), want[i+1:])
-	}
-}
-
-func testAfterHead(t *testing.T, l store.Log) {
-	entries := appendN(t, l, "t", "e", 3)
-	head := entries[len(entries)-1].ID
-	if got := after(t, l, head); len(got) != 0 {
-		t.Errorf("After(head %v) = %v, want nothing", head, ids(got))
-	}
-}
-
-func testAfterStopsAtHead(t *testing.T, l store.Log) {
-	want := appendN(t, l, "t", "before", 5)
-	seq := l.After(t.Context(), store.ID{})
-	appendN(t, l, "t", "after", 5)
-	got, err := readAll(t, seq)
-	if err != nil {
-		t.Fatalf("After(zero): %v", err)
-	}
-	checkEntries(t, "After(zero) called before 5 more appends", got, want)
-}
-
-func testAfterEmpty(t *testing.T, l store.Log) {
-	if got := after(t, l, store.ID{}); len(got) != 0 {
-		t.Errorf("After(zero) on an empty log = %v, want nothing", ids(got))
-	}
-	for _, id := range []store.ID{{Major: 1, Minor: 1}, {Major: math.MaxUint64, Minor: math.MaxUint64}} {
-		got, err := readAll(t, l.After(t.Context(), id))
-		if len(got) != 0 || !errors.Is(err, store.ErrUnknownID) {
-			t.Errorf("After(%v) on an empty log = %v, %v; want only an error wrapping ErrUnknownID", id, ids(got), err)
+	for _, size := range []int{1, 2, 5, 0} {
+		got, evicted := history(t, l, store.ID{}, size)
+		checkEntries(t, fmt.Sprintf("Read(zero) in pages of %d", size), got, want)
+		if evicted {
+			t.Errorf("Read(zero) in pages of %d says Evicted; the zero ID asks for what is kept", size)
 		}
 	}
 }
 
-func testAfterUnknown(t *testing.T, l store.Log) {
+func testReadAfterID(t *testing.T, l store.Log) {
+	want := appendN(t, l, "t", "e", 40)
+	for i, e := range want {
+		checkEntries(t, fmt.Sprintf("Read(%v), entry %d", e.ID, i), kept(t, l, e.ID), want[i+1:])
+	}
+}
+
+func testReadHead(t *testing.T, l store.Log) {
+	entries := appendN(t, l, "t", "e", 3)
+	head := entries[len(entries)-1].ID
+	p, err := read(t, l, head, store.Query{Patterns: []string{"**"}})
+	if err != nil || len(p.Entries) != 0 || !p.Done || p.Next != head || p.Evicted {
+		t.Errorf("Read(head %v) = %d entries, Next %v, Done %v, Evicted %v, %v; want nothing, Next the head, Done",
+			head, len(p.Entries), p.Next, p.Done, p.Evicted, err)
+	}
+}
+
+func testReadStopsAtHead(t *testing.T, l store.Log) {
+	want := appendN(t, l, "t", "before", 5)
+	q := store.Query{Patterns: []string{"**"}, Max: 100}
+	p, err := read(t, l, store.ID{}, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEntries(t, "Read(zero)", p.Entries, want)
+	if !p.Done || p.Next != want[4].ID {
+		t.Fatalf("Read(zero) of 5 entries: Next %v, Done %v; want Next %v, Done", p.Next, p.Done, want[4].ID)
+	}
+	more := appendN(t, l, "t", "after", 5)
+	p, err = read(t, l, p.Next, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEntries(t, "Read(Next of the last page) after 5 more appends", p.Entries, more)
+}
+
+func testReadPages(t *testing.T, l store.Log) {
+	all := appendN(t, l, "t", "e", 23)
+	q := store.Query{Patterns: []string{"**"}, Max: 5}
+	var got []store.Entry
+	from := store.ID{}
+	for pages := 1; ; pages++ {
+		p, err := read(t, l, from, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPage(t, from, q, p)
+		got = append(got, p.Entries...)
+		if p.Done {
+			if p.Next != all[len(all)-1].ID {
+				t.Errorf("the last page's Next is %v, want the head %v", p.Next, all[len(all)-1].ID)
+			}
+			if pages < 5 {
+				t.Errorf("23 entries in pages of 5 took %d pages, want at least 5", pages)
+			}
+			break
+		}
+		if len(p.Entries) > 0 && p.Next != p.Entries[len(p.Entries)-1].ID {
+			t.Errorf("page %d: Next is %v, want its last entry %v: every entry matches, so none after it was considered",
+				pages, p.Next, p.Entries[len(p.Entries)-1].ID)
+		}
+		from = p.Next
+	}
+	checkEntries(t, "23 entries read in pages of 5", got, all)
+}
+
+func testReadPatterns(t *testing.T, l store.Log) {
+	var all []store.Entry
+	for i := range 4 {
+		for _, topic := range []string{"chat/lobby", "chat/other", "tasks/1", "a/b/c"} {
+			all = append(all, appendAll(t, l, topic, sse.Event{Data: topic + "#" + strconv.Itoa(i)})...)
+		}
+	}
+	all = append(all, appendN(t, l, "zzz", "tail", 3)...) // matches none below
+	only := func(keep func(string) bool) []store.Entry {
+		var out []store.Entry
+		for _, e := range all {
+			if keep(e.Topic) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		patterns []string
+		want     []store.Entry
+	}{
+		{[]string{"chat/*"}, only(func(t string) bool { return strings.HasPrefix(t, "chat/") })},
+		{[]string{"chat/lobby"}, only(func(t string) bool { return t == "chat/lobby" })},
+		{[]string{"tasks/1", "a/**"}, only(func(t string) bool { return t == "tasks/1" || t == "a/b/c" })},
+		{[]string{"*/*/*"}, only(func(t string) bool { return t == "a/b/c" })},
+		{[]string{"nothing/here"}, nil},
+	} {
+		for _, size := range []int{1, 3, 0} {
+			got, _ := history(t, l, store.ID{}, size, tc.patterns...)
+			checkEntries(t, fmt.Sprintf("Read(zero, %q) in pages of %d", tc.patterns, size), got, tc.want)
+		}
+	}
+	// The last page reaches the head, past entries no pattern matches.
+	p, err := read(t, l, all[len(all)-5].ID, store.Query{Patterns: []string{"chat/*"}, Max: 10})
+	if err != nil || len(p.Entries) != 0 || !p.Done || p.Next != all[len(all)-1].ID {
+		t.Errorf("Read after the last chat entry = %d entries, Next %v, Done %v, %v; want none, Next the head %v, Done",
+			len(p.Entries), p.Next, p.Done, err, all[len(all)-1].ID)
+	}
+}
+
+func testReadEmpty(t *testing.T, l store.Log) {
+	p, err := read(t, l, store.ID{}, store.Query{Patterns: []string{"**"}})
+	if err != nil || len(p.Entries) != 0 || !p.Done || !p.Next.IsZero() || p.Evicted {
+		t.Errorf("Read(zero) on an empty log = %d entries, Next %v, Done %v, Evicted %v, %v; want nothing, Next zero, Done",
+			len(p.Entries), p.Next, p.Done, p.Evicted, err)
+	}
+	for _, id := range []store.ID{{Major: 1, Minor: 1}, {Major: math.MaxUint64, Minor: math.MaxUint64}} {
+		_, err := read(t, l, id, store.Query{Patterns: []string{"**"}})
+		wantErr(t, fmt.Sprintf("Read(%v) on an empty log", id), err, store.ErrUnknownID)
+	}
+}
+
+func testReadUnknown(t *testing.T, l store.Log) {
 	entries := appendN(t, l, "t", "e", 3)
 	head := entries[len(entries)-1].ID
 	for _, tc := range []struct {
@@ -234,67 +341,40 @@ func testAfterUnknown(t *testing.T, l store.Log) {
 				wantErr(t, fmt.Sprintf("ParseID(%q)", tc.id), err, store.ErrUnknownID)
 				return
 			}
-			got, err := readAll(t, l.After(t.Context(), id))
-			if len(got) != 0 || !errors.Is(err, store.ErrUnknownID) {
-				t.Errorf("After(%v) with head %v = %v, %v; want only an error wrapping ErrUnknownID", id, head, ids(got), err)
+			p, err := read(t, l, id, store.Query{Patterns: []string{"**"}})
+			if len(p.Entries) != 0 || !errors.Is(err, store.ErrUnknownID) {
+				t.Errorf("Read(%v) with head %v = %v, %v; want only an error wrapping ErrUnknownID", id, head, ids(p.Entries), err)
 			}
 		})
 	}
 }
 
-func testAfterBreak(t *testing.T, l store.Log) {
-	entries := appendN(t, l, "t", "e", 5)
-	seq := l.After(t.Context(), store.ID{})
-	err := within(t, "After(zero) stopped after 2 entries", func() error {
-		n := 0
-		for _, err := range seq {
-			if err != nil {
-				return err
-			}
-			if n++; n == 2 {
-				break
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("After(zero): %v", err)
+func testReadInvalidQuery(t *testing.T, l store.Log) {
+	appendN(t, l, "t", "e", 3)
+	for _, tc := range []struct {
+		name     string
+		patterns []string
+	}{
+		{"no_pattern", nil},
+		{"empty_pattern", []string{""}},
+		{"empty_segment", []string{"a//b"}},
+		{"double_star_not_last", []string{"**/a"}},
+		{"one_bad_among_good", []string{"t", "x/y*"}},
+	} {
+		_, err := read(t, l, store.ID{}, store.Query{Patterns: tc.patterns})
+		wantErr(t, fmt.Sprintf("Read(zero, %q)", tc.patterns), err, store.ErrInvalidQuery)
 	}
-	more := appendN(t, l, "t", "more", 1)
-	checkEntries(t, "After(zero) after an iteration stopped early", after(t, l, store.ID{}), append(entries, more...))
 }
 
-func testAfterPaused(t *testing.T, l store.Log) {
-	// More than one chunk or batch of any reasonable implementation.
-	want := appendN(t, l, "t", "before", 600)
-	p := pull(t, "After(zero)", l.After(t.Context(), store.ID{}))
-	got := []store.Entry{p.entry()}
-
-	done := make(chan error, 1)
-	go func() {
-		for i := range 100 {
-			if _, err := l.Append(context.Background(), "t", sse.Event{Data: "during/" + strconv.Itoa(i)}); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
-	if err := await(t, done, "Append while an After iteration is paused"); err != nil {
-		t.Fatalf("Append while an After iteration is paused: %v", err)
-	}
-
-	for {
-		it, ok := p.step()
-		if !ok {
-			break
-		}
-		if it.err != nil {
-			t.Fatalf("After(zero) yielded %v after %d entries", it.err, len(got))
-		}
-		got = append(got, it.entry)
-	}
-	checkEntries(t, "After(zero) paused while 100 more were appended", got, want)
+func testReadDoneContext(t *testing.T, l store.Log) {
+	appendN(t, l, "t", "e", 3)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := within(t, "Read with a cancelled context", func() error {
+		_, err := l.Read(ctx, store.ID{}, store.Query{Patterns: []string{"**"}})
+		return err
+	})
+	wantErr(t, "Read with a cancelled context", err, context.Canceled)
 }
 
 func testFollow(t *testing.T, l store.Log) {
@@ -354,7 +434,7 @@ func testFollowConcurrent(t *testing.T, l store.Log) {
 		}
 		next[e.Topic]++
 	}
-	checkEntries(t, "After(zero) after concurrent appends", after(t, l, store.ID{}), got)
+	checkEntries(t, "Read(zero) after concurrent appends", kept(t, l, store.ID{}), got)
 }
 
 func testTwoFollowers(t *testing.T, l store.Log) {
@@ -517,9 +597,9 @@ func testClosed(t *testing.T, l store.Log) {
 	})
 	wantErr(t, "Append after Close", err, store.ErrClosed)
 	for _, id := range []store.ID{{}, entries[0].ID} {
-		got, err := readAll(t, l.After(t.Context(), id))
-		if len(got) != 0 || !errors.Is(err, store.ErrClosed) {
-			t.Errorf("After(%v) after Close = %v, %v; want only an error wrapping ErrClosed", id, ids(got), err)
+		p, err := read(t, l, id, store.Query{Patterns: []string{"**"}})
+		if len(p.Entries) != 0 || !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Read(%v) after Close = %v, %v; want only an error wrapping ErrClosed", id, ids(p.Entries), err)
 		}
 	}
 	go func() {
@@ -539,38 +619,178 @@ func testClosed(t *testing.T, l store.Log) {
 	}
 }
 
-func testWithinBound(t *testing.T, l store.Log, maxEntries int) {
+func testWithinBound(t *testing.T, l store.Log) {
+	const maxEntries = 8
 	want := appendN(t, l, "t", "e", maxEntries)
-	checkEntries(t, fmt.Sprintf("After(zero) with %d of %d entries", maxEntries, maxEntries), after(t, l, store.ID{}), want)
-	checkEntries(t, "After(first)", after(t, l, want[0].ID), want[1:])
+	checkEntries(t, fmt.Sprintf("Read(zero) with %d of %d entries", maxEntries, maxEntries), kept(t, l, store.ID{}), want)
+	checkEntries(t, "Read(first)", kept(t, l, want[0].ID), want[1:])
 }
 
-func testKeepsNewest(t *testing.T, l store.Log, maxEntries int) {
+func testKeepsNewest(t *testing.T, l store.Log) {
+	const maxEntries = 8
 	all := appendN(t, l, "t", "e", 3*maxEntries+1)
 	want := all[len(all)-maxEntries:]
-	checkEntries(t, fmt.Sprintf("After(zero) keeping %d of %d", maxEntries, len(all)), after(t, l, store.ID{}), want)
+	checkEntries(t, fmt.Sprintf("Read(zero) keeping %d of %d", maxEntries, len(all)), kept(t, l, store.ID{}), want)
 	for i, e := range want {
-		checkEntries(t, fmt.Sprintf("After(kept entry %d)", i), after(t, l, e.ID), want[i+1:])
+		checkEntries(t, fmt.Sprintf("Read(kept entry %d)", i), kept(t, l, e.ID), want[i+1:])
 	}
 }
 
-func testEvictedID(t *testing.T, l store.Log, maxEntries int) {
+func testEvictedID(t *testing.T, l store.Log) {
+	const maxEntries = 8
 	all := appendN(t, l, "t", "e", 3*maxEntries)
 	// all[len-maxEntries-1] is the newest evicted; after any older ID,
 	// something is missing.
 	for _, i := range []int{0, 1, len(all) - maxEntries - 2} {
 		id := all[i].ID
-		got, err := readAll(t, l.After(t.Context(), id))
-		if len(got) != 0 || !errors.Is(err, store.ErrEvicted) {
-			t.Errorf("After(%v), evicted entry %d = %v, %v; want only an error wrapping ErrEvicted", id, i, ids(got), err)
+		got, evicted := history(t, l, id, 3)
+		if !evicted {
+			t.Errorf("Read(%v), evicted entry %d, does not say Evicted", id, i)
 		}
+		checkEntries(t, fmt.Sprintf("Read(%v), evicted entry %d", id, i), got, all[len(all)-maxEntries:])
 	}
 }
 
-func testNewestEvicted(t *testing.T, l store.Log, maxEntries int) {
+func testNewestEvicted(t *testing.T, l store.Log) {
+	const maxEntries = 8
 	all := appendN(t, l, "t", "e", 3*maxEntries)
 	last := len(all) - maxEntries - 1
-	checkEntries(t, fmt.Sprintf("After(%v), the newest evicted", all[last].ID), after(t, l, all[last].ID), all[last+1:])
+	checkEntries(t, fmt.Sprintf("Read(%v), the newest evicted", all[last].ID), kept(t, l, all[last].ID), all[last+1:])
+	if _, evicted := history(t, l, store.ID{}, 3); evicted {
+		t.Error("Read(zero) says Evicted; the zero ID asks for what is kept")
+	}
+}
+
+// testQuietSurvivesNoisy is issue 13's target: after 3,000 events on a
+// topic whose policy keeps 100, a quiet topic's event from before them is
+// still replayed, and the noisy topic resumes with Evicted and 100 events.
+func testQuietSurvivesNoisy(t *testing.T, l store.Log) {
+	seen := appendAll(t, l, "chat/lobby", sse.Event{Data: "seen"})[0]
+	quiet := appendAll(t, l, "chat/lobby", sse.Event{Data: "quiet"})
+	noisy := appendConcurrently(t, l, "stocks/ACME", "tick", 3000)
+
+	checkEntries(t, "Read(zero, chat/*)", kept(t, l, store.ID{}, "chat/*"), append([]store.Entry{seen}, quiet...))
+	checkEntries(t, "chat resumes after the event it saw", kept(t, l, seen.ID, "chat/*"), quiet)
+
+	got, evicted := history(t, l, noisy[0].ID, 64, "stocks/*")
+	if !evicted {
+		t.Error("the noisy topic resumes from its first event without Evicted")
+	}
+	checkEntries(t, "the noisy topic resumes from its first event", got, noisy[len(noisy)-100:])
+
+	got, evicted = history(t, l, seen.ID, 64, "**")
+	if !evicted {
+		t.Error("a subscription to every topic resumes without Evicted")
+	}
+	checkEntries(t, "a subscription to every topic resumes", got, append(quiet, noisy[len(noisy)-100:]...))
+}
+
+// testEvictedOnlyForHolders checks that Evicted is exact: the default
+// policy evicting is no loss to a subscription that only chat/** can hold.
+func testEvictedOnlyForHolders(t *testing.T, l store.Log) {
+	first := appendAll(t, l, "chat/lobby", sse.Event{Data: "first"})[0]
+	news := appendN(t, l, "news/today", "n", 20) // the default keeps 5
+	second := appendAll(t, l, "chat/lobby", sse.Event{Data: "second"})
+	for _, tc := range []struct {
+		patterns []string
+		evicted  bool
+		want     []store.Entry
+	}{
+		{[]string{"chat/lobby"}, false, second},
+		{[]string{"chat/**"}, false, second},
+		{[]string{"chat/lobby", "nothing/*"}, true, second}, // the default could hold nothing/x
+		{[]string{"news/*"}, true, news[15:]},
+		{[]string{"**"}, true, append(news[15:len(news):len(news)], second...)},
+	} {
+		got, evicted := history(t, l, first.ID, 4, tc.patterns...)
+		if evicted != tc.evicted {
+			t.Errorf("Read(%v, %q): Evicted %v, want %v", first.ID, tc.patterns, evicted, tc.evicted)
+		}
+		checkEntries(t, fmt.Sprintf("Read(%v, %q)", first.ID, tc.patterns), got, tc.want)
+	}
+}
+
+func testFirstMatchWins(t *testing.T, l store.Log) {
+	var x, y []store.Entry
+	for i := range 5 {
+		x = append(x, appendAll(t, l, "a/x", sse.Event{Data: "x" + strconv.Itoa(i)})...)
+		y = append(y, appendAll(t, l, "a/y", sse.Event{Data: "y" + strconv.Itoa(i)})...)
+	}
+	// a/x keeps 2 (x3, x4); a/* keeps every a/y.
+	want := []store.Entry{y[0], y[1], y[2], x[3], y[3], x[4], y[4]}
+	checkEntries(t, "Read(zero, a/*)", kept(t, l, store.ID{}, "a/*"), want)
+	checkEntries(t, "a/y resumes after its first event", kept(t, l, y[0].ID, "a/y"), y[1:])
+	got, evicted := history(t, l, x[0].ID, 4, "a/x")
+	if !evicted {
+		t.Error("a/x resumes after its first event without Evicted; its policy kept 2 of 5")
+	}
+	checkEntries(t, "a/x resumes after its first event", got, x[3:])
+}
+
+func testSizeZero(t *testing.T, l store.Log) {
+	f := startFollow(t, l)
+	before := appendAll(t, l, "chat/lobby", sse.Event{Data: "before"})[0]
+	live := appendN(t, l, "system/metrics", "sample", 3)
+	after := appendAll(t, l, "chat/lobby", sse.Event{Data: "after"})[0]
+	want := append(append([]store.Entry{before}, live...), after)
+	checkEntries(t, "Follow", f.take(t, len(want)), want)
+
+	checkEntries(t, "Read(zero, **)", kept(t, l, store.ID{}), []store.Entry{before, after})
+	checkEntries(t, "Read(zero, system/**)", kept(t, l, store.ID{}, "system/**"), nil)
+	for _, tc := range []struct {
+		from     store.Entry
+		patterns []string
+		evicted  bool
+		want     []store.Entry
+	}{
+		{before, []string{"system/*"}, true, nil},
+		{before, []string{"chat/*"}, false, []store.Entry{after}},
+		{before, []string{"**"}, true, []store.Entry{after}},
+		{live[2], []string{"system/metrics"}, false, nil},
+		{live[1], []string{"system/metrics"}, true, nil},
+	} {
+		got, evicted := history(t, l, tc.from.ID, 4, tc.patterns...)
+		if evicted != tc.evicted {
+			t.Errorf("Read(%v, %q) across events of a policy of size 0: Evicted %v, want %v", tc.from.ID, tc.patterns, evicted, tc.evicted)
+		}
+		checkEntries(t, fmt.Sprintf("Read(%v, %q)", tc.from.ID, tc.patterns), got, tc.want)
+	}
+}
+
+func testAcrossPolicies(t *testing.T, l store.Log) {
+	var all []store.Entry
+	for i := range 30 {
+		topic := []string{"a/1", "b/1", "c/1"}[i%3]
+		if i%7 == 0 {
+			topic = "a/2"
+		}
+		all = append(all, appendAll(t, l, topic, sse.Event{Data: strconv.Itoa(i)})...)
+	}
+	only := func(from int, keep func(string) bool) []store.Entry {
+		var out []store.Entry
+		for _, e := range all[from:] {
+			if keep(e.Topic) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	for i, e := range all {
+		checkEntries(t, fmt.Sprintf("Read(entry %d, **)", i), kept(t, l, e.ID), all[i+1:])
+		checkEntries(t, fmt.Sprintf("Read(entry %d, a/*, b/*, c/*)", i), kept(t, l, e.ID, "a/*", "b/*", "c/*"), all[i+1:])
+		checkEntries(t, fmt.Sprintf("Read(entry %d, a/1, c/*)", i), kept(t, l, e.ID, "a/1", "c/*"),
+			only(i+1, func(t string) bool { return t == "a/1" || t == "c/1" }))
+	}
+}
+
+// RunLaggingFollower runs, as a subtest of t, the test of a follower that
+// falls behind a log shared by nodes, which drops entries rather than wait
+// for every node: newLog returns an empty log whose followers can read the
+// newest maxEntries entries, no more, exactly.
+func RunLaggingFollower(t *testing.T, newLog func(t *testing.T, maxEntries int) store.Log) {
+	t.Run("lagging_follower_gets_ErrEvicted_then_resumes", func(t *testing.T) {
+		testLaggingFollower(t, newLog(t, 8), 8)
+	})
 }
 
 func testLaggingFollower(t *testing.T, l store.Log, maxEntries int) {
