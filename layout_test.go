@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"server":          {"sse", "api", "hub", "tasks", "internal/topic", "internal/conn"},
 	"apps":            {"sse", "api", "hub", "tasks"}, // written as a user's module would be
 	"mercure":         {"sse"},                        // the protocol alone; the hub plugs in behind its Hub interface
+	"openapi":         {"api"},                        // the description of the HTTP API, embedded; it serves the API's error body
 	"cmd/herald":      {"*"},
 	"deploy":          {"sse", "hub", "server", "store/memory"}, // its tests start a server as a user's program would
 	// The Flask example talks to herald over HTTP only; its Go tests (not
