@@ -167,6 +167,9 @@ func (s *spec) run(t *testing.T, c apiCase, cov coverage) {
 		t.Fatalf("%s %s = %d %s, want %d", c.method, c.target, resp.StatusCode, b, c.status)
 	}
 	cov[route.Method+" "+route.Path+" "+fmt.Sprint(resp.StatusCode)] = true
+	if want := c.header.Get("X-Request-Id"); resp.Header.Get("X-Request-Id") == "" || want != "" && resp.Header.Get("X-Request-Id") != want {
+		t.Errorf("%s %s: X-Request-ID %q; openapi.json says every answer has one, the request's own when sane (%q)", c.method, c.target, resp.Header.Get("X-Request-Id"), want)
+	}
 
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Options: validation}
 	var body []byte
@@ -582,7 +585,7 @@ func TestOpenAPIRequests(t *testing.T) {
 		{name: "auth: publish beyond the token", node: auth, method: "POST", target: "/events", header: authed(chat), ctype: json1, body: `{"topic":"admin/x","data":"hi"}`, status: 403},
 
 		// Operations and documents.
-		{name: "healthz", node: def, method: "GET", target: "/healthz", status: 200},
+		{name: "healthz", node: def, method: "GET", target: "/healthz", header: http.Header{"X-Request-Id": {"probe-1.a_b"}}, status: 200},
 		{name: "readyz", node: def, method: "GET", target: "/readyz", status: 200},
 		{name: "readyz while shutting down", node: closed, method: "GET", target: "/readyz", status: 503},
 		{name: "metrics", node: def, method: "GET", target: "/metrics", status: 200},
