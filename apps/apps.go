@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/js"
 	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/tasks"
 )
@@ -196,6 +197,8 @@ func (a *Apps) routes(pages map[string][]byte) *routeMux {
 		mux.HandleFunc("GET "+path, pageHandler(body))
 	}
 	mux.HandleFunc("GET /static/", serveStatic)
+	// The pages' scripts import herald.js, the hub's client, from here.
+	mux.Handle("GET /herald.js", js.Handler())
 	mux.HandleFunc("GET /stream", a.counterStream)
 	mux.HandleFunc("GET /advanced-stream", a.namedEventStream)
 	mux.HandleFunc("GET /stream-with-id", a.idStream)

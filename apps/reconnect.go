@@ -198,12 +198,6 @@ func (a *Apps) routeReconnect(mux *routeMux) {
 	mux.HandleFunc("POST /reconnect/drop", a.reconnectDrop)
 }
 
-// replayInfo is the data of the "replay" event that opens each stream.
-type replayInfo struct {
-	Replayed    int    `json:"replayed"`
-	LastEventID string `json:"lastEventId"`
-}
-
 // errorInfo is the data of the "error" event sent before a stream is
 // dropped.
 type errorInfo struct {
@@ -213,11 +207,11 @@ type errorInfo struct {
 
 // reconnectStream serves GET /reconnect/stream?client=<id>: the sequence's
 // live events, each with the hub's ID; with a Last-Event-ID header (or
-// ?lastEventId=), first every event after it that the history holds. The
-// stream opens with an event of type "replay", {"replayed": n,
-// "lastEventId": "..."}, that says how many events are replayed; it ends
-// with an event of type "error", {"code": "...", "reason": "..."}, when
-// POST /reconnect/drop or Close drops it.
+// ?lastEventId=), first every event after it that the history holds, then
+// an event of type herald:replayed, {"count": n}, without an ID, that says
+// how many (the hub's marker, as on GET /events). It ends with an event of
+// type "error", {"code": "...", "reason": "..."}, when POST /reconnect/drop
+// or Close drops it.
 func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 	client, ok := clientParam(w, r)
 	if !ok {
@@ -229,7 +223,7 @@ func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	lastID := sse.LastEventID(r)
-	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{SequenceTopic}, LastEventID: lastID})
+	sub, err := a.hub.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{SequenceTopic}, LastEventID: lastID, MarkReplayed: true})
 	if err != nil {
 		a.subscribeFailed(w, r, err)
 		return
@@ -247,10 +241,6 @@ func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer st.Close()
-	info, _ := json.Marshal(replayInfo{Replayed: sub.Replayed(), LastEventID: lastID})
-	if st.Send(sse.Event{Type: "replay", Data: string(info)}) != nil {
-		return
-	}
 	for ev, serr := range sub.Events(ctx) {
 		if serr != nil {
 			err = serr

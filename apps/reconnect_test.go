@@ -21,30 +21,16 @@ type seqEvent struct {
 	Time float64 `json:"time"`
 }
 
-// replayEvent is the data of the "replay" event that opens a stream.
-type replayEvent struct {
-	Replayed    int    `json:"replayed"`
-	LastEventID string `json:"lastEventId"`
-}
-
 func fastSequence() apps.Options {
 	opts := fast()
 	opts.SequenceInterval = 5 * time.Millisecond
 	return opts
 }
 
-// openSequence opens GET /reconnect/stream for client and checks its
-// opening replay event.
-func openSequence(ctx context.Context, t *testing.T, base, client string, header http.Header) (*sse.Decoder, replayEvent) {
+// openSequence opens GET /reconnect/stream for client.
+func openSequence(ctx context.Context, t *testing.T, base, client string, header http.Header) *sse.Decoder {
 	t.Helper()
-	dec := subscribe(ctx, t, base+"/reconnect/stream?client="+client, header)
-	ev := next(t, dec)
-	if ev.Type != "replay" || ev.ID != "" {
-		t.Fatalf("first event %+v, want type replay without an ID", ev)
-	}
-	var r replayEvent
-	decodeStrict(t, ev.Data, &r)
-	return dec, r
+	return subscribe(ctx, t, base+"/reconnect/stream?client="+client, header)
 }
 
 // nextSeq reads the next sequence event.
@@ -69,11 +55,10 @@ func TestReconnectDropAndResume(t *testing.T) {
 	ts := serve(t, newApps(t, fastSequence()).Handler())
 	ctx := testCtx(t)
 
-	dec, r := openSequence(ctx, t, ts.URL, "alice", nil)
-	if r != (replayEvent{}) {
-		t.Errorf("fresh stream's replay event %+v, want zero", r)
-	}
-	watch, _ := openSequence(ctx, t, ts.URL, "bob", nil)
+	// A fresh stream starts with live events: no replay, no marker
+	// (nextSeq fails on any other event).
+	dec := openSequence(ctx, t, ts.URL, "alice", nil)
+	watch := openSequence(ctx, t, ts.URL, "bob", nil)
 
 	var lastID string
 	var last seqEvent
@@ -132,11 +117,31 @@ func TestReconnectDropAndResume(t *testing.T) {
 			break
 		}
 	}
-	dec, r = openSequence(ctx, t, ts.URL, "alice", http.Header{"Last-Event-ID": {lastID}})
-	if r.LastEventID != lastID || r.Replayed < 3 {
-		t.Errorf("resumed stream's replay event %+v, want lastEventId %q and at least 3 replayed", r, lastID)
+	// Resumed: the history since lastID, then the hub's herald:replayed
+	// marker, without an ID, counting it, then live events; no gap.
+	dec = openSequence(ctx, t, ts.URL, "alice", http.Header{"Last-Event-ID": {lastID}})
+	replayed := 0
+	for {
+		ev := next(t, dec)
+		if ev.Type == hub.TypeReplayed {
+			var mark struct {
+				Count int `json:"count"`
+			}
+			decodeStrict(t, ev.Data, &mark)
+			if mark.Count != replayed || mark.Count < 3 || ev.ID != lastID {
+				t.Errorf("marker %+v after %d replayed events, want their count (at least 3) and no ID of its own", ev, replayed)
+			}
+			break
+		}
+		var s seqEvent
+		decodeStrict(t, ev.Data, &s)
+		if ev.Type != "" || s.Seq != last.Seq+1 || s.Run != last.Run {
+			t.Fatalf("resumed with %+v (seq %d, run %s) after %d (run %s), want the next sequence event", ev, s.Seq, s.Run, last.Seq, last.Run)
+		}
+		lastID, last = ev.ID, s
+		replayed++
 	}
-	for range r.Replayed + 3 {
+	for range 3 {
 		_, s := nextSeq(t, dec)
 		if s.Seq != last.Seq+1 || s.Run != last.Run {
 			t.Fatalf("resumed with seq %d (run %s) after %d (run %s), want no gap", s.Seq, s.Run, last.Seq, last.Run)
@@ -156,7 +161,7 @@ func TestReconnectCloseSendsError(t *testing.T) {
 	}
 	ts := serve(t, a.Handler())
 	ctx := testCtx(t)
-	dec, _ := openSequence(ctx, t, ts.URL, "alice", nil)
+	dec := openSequence(ctx, t, ts.URL, "alice", nil)
 	nextSeq(t, dec)
 	if err := a.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)

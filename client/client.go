@@ -282,10 +282,10 @@ func (c *Conn) connect(ctx context.Context, yield func(sse.Event, error) bool) (
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
-	req.Header.Del("Last-Event-ID")
+	req.Header.Del(sse.LastEventIDHeader)
 	lastID := c.LastEventID()
 	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
+		req.Header.Set(sse.LastEventIDHeader, lastID)
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {

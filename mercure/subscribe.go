@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/heraldsse/herald/sse"
 )
 
 // MethodQuery is the safe HTTP method with a body (RFC 10008) a subscriber
@@ -81,7 +83,7 @@ func (h *Handler) ParseSubscribe(r *http.Request) (SubscribeRequest, error) {
 	if cursor == "" {
 		cursor = p.legacyCursor
 	}
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
+	if v := r.Header.Get(sse.LastEventIDHeader); v != "" {
 		cursor = v
 	}
 	if len(cursor) > h.limits.MaxField {

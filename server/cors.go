@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldsse/herald/sse"
 )
 
 // CORSOptions lists the origins whose browser pages may call the API from
@@ -100,7 +102,7 @@ func (c *cors) wrap(next http.Handler) http.Handler {
 			return
 		}
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, "+sse.LastEventIDHeader)
 		h.Set("Access-Control-Max-Age", c.maxAge)
 		w.WriteHeader(http.StatusNoContent)
 	})

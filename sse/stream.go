@@ -107,6 +107,10 @@ func setHeaders(h http.Header) {
 // LastEventID returns [LastEventID] of the stream's request.
 func (s *Stream) LastEventID() string { return LastEventID(s.req) }
 
+// LastEventIDHeader is the request header in which a reconnecting client
+// sends the ID of the last event it received.
+const LastEventIDHeader = "Last-Event-ID"
+
 // LastEventID returns the ID of the last event the client of r received:
 // the Last-Event-ID request header, which browsers send when they
 // reconnect, or, when the header is absent or empty, the lastEventId query
@@ -114,7 +118,7 @@ func (s *Stream) LastEventID() string { return LastEventID(s.req) }
 // connection. It is what the client claims, unchecked: a server parses it
 // as its own IDs and answers a malformed one as it sees fit.
 func LastEventID(r *http.Request) string {
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
+	if id := r.Header.Get(LastEventIDHeader); id != "" {
 		return id
 	}
 	return r.URL.Query().Get("lastEventId")

@@ -39,9 +39,7 @@ import (
 // them ("METHOD /path", no path parameters), each with why. A pending route
 // that is not served is not an error, and its answers need no case; once it
 // is served it is checked like any other, and its entry here should go.
-var pendingRoutes = map[string]string{
-	"GET /herald.js": "herald.js (issue 16, item 1) is mounted by the apps on its own branch",
-}
+var pendingRoutes = map[string]string{}
 
 // notTriggered lists the documented answers no test case produces, each
 // with why it cannot be produced against a real node here. Every other
@@ -655,6 +653,12 @@ func TestOpenAPIRequests(t *testing.T) {
 		{name: "the metrics history while shutting down", node: closed, method: "GET", target: "/metrics/history", status: 503},
 		{name: "the stock symbols", node: def, method: "GET", target: "/stocks/symbols", status: 200},
 		{name: "the reconnection demo's stream", node: def, method: "GET", target: "/reconnect/stream?client=page-1", status: 200, max: 2},
+		{name: "the reconnection demo resumed after an unknown ID", node: def, method: "GET", target: "/reconnect/stream?client=page-2&lastEventId=1-1", status: 200, until: "herald:replayed", max: 30,
+			check: func(t *testing.T, _ *http.Response, _ []byte, evs []sse.Event) {
+				if evs[0].Type != "herald:gap" {
+					t.Errorf("the reconnection demo after an unknown ID = %+v; want herald:gap first", evs)
+				}
+			}},
 		{name: "the reconnection demo without a client", node: def, method: "GET", target: "/reconnect/stream", status: 400, invalid: true},
 		{name: "the reconnection demo while shutting down", node: closed, method: "GET", target: "/reconnect/stream?client=page-1", status: 503},
 		{name: "drop a page's streams", node: def, method: "POST", target: "/reconnect/drop?client=drop-me", status: 200},

@@ -1,9 +1,8 @@
 // Package testenv gates tests on what the machine provides, as the standard
-// library's internal/testenv does: a test that needs Chromium, Redis or
-// Python with Flask asks
-// for it first, and is skipped with the reason when it is missing, unless
-// the environment variable CI is "true", where a missing dependency fails the
-// test instead, so CI cannot pass by skipping.
+// library's internal/testenv does: a test that needs Chromium, Node.js, Redis
+// or Python with Flask asks for it first, and is skipped with the reason when
+// it is missing, unless the environment variable CI is "true", where a missing
+// dependency fails the test instead, so CI cannot pass by skipping.
 package testenv
 
 import (
@@ -14,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +51,22 @@ func findChromium() (string, error) {
 	return "", fmt.Errorf("none of %s on PATH", strings.Join(chromiumNames, ", "))
 }
 
+// MinNodeMajor is the oldest Node.js major version NeedNode accepts:
+// herald.js's package says node >= 20.
+const MinNodeMajor = 20
+
+// NeedNode returns the path of a Node.js executable, version MinNodeMajor or
+// later: the one HERALD_TEST_NODE names, or else node on PATH. When there
+// is none, or it is older, it skips t, or fails it when CI=true.
+func NeedNode(t testing.TB) string {
+	t.Helper()
+	path, err := findNode()
+	if err != nil {
+		unavailable(t, "node", "HERALD_TEST_NODE", err)
+	}
+	return path
+}
+
 // DefaultPython is the Python NeedPythonFlask tries when HERALD_TEST_PYTHON
 // is not set: Debian's, the one its python3-flask package installs for.
 const DefaultPython = "/usr/bin/python3"
@@ -71,6 +87,23 @@ func NeedPythonFlask(t testing.TB) string {
 		unavailable(t, "python3-flask", "HERALD_TEST_PYTHON", err)
 	}
 	return path
+}
+
+func findNode() (string, error) {
+	path, err := exec.LookPath(envOr("HERALD_TEST_NODE", "node"))
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", path, err)
+	}
+	version := strings.TrimSpace(string(out))
+	major, _, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	if n, err := strconv.Atoi(major); err != nil || n < MinNodeMajor {
+		return "", fmt.Errorf("%s is Node %q, want v%d or later", path, version, MinNodeMajor)
+	}
+	return path, nil
 }
 
 // DefaultRedisAddr is the Redis server NeedRedis tries when

@@ -133,6 +133,53 @@ func TestNeedPythonFlask(t *testing.T) {
 	}
 }
 
+// script writes an executable shell script name in dir that prints out.
+func script(t *testing.T, dir, name, out string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho '"+out+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestNeedNode(t *testing.T) {
+	dir := t.TempDir()
+	node20 := script(t, dir, "node", "v20.20.2")
+	node18 := script(t, t.TempDir(), "node18", "v18.20.4")
+	garbled := script(t, t.TempDir(), "nodeish", "hello")
+	tests := []struct {
+		name       string
+		env        string // HERALD_TEST_NODE
+		path       string // PATH
+		ci         string
+		want       string
+		wantSkip   bool
+		wantFail   bool
+		wantReason string
+	}{
+		{name: "found_on_path", path: dir, want: node20},
+		{name: "env_names_executable", env: node20, path: t.TempDir(), want: node20},
+		{name: "too_old_skips", env: node18, path: dir, wantSkip: true, wantReason: `is Node "v18.20.4", want v20 or later`},
+		{name: "too_old_fails_in_ci", env: node18, path: dir, ci: "true", wantFail: true, wantReason: "want v20 or later"},
+		{name: "not_a_version_skips", env: garbled, path: dir, wantSkip: true, wantReason: `is Node "hello"`},
+		{name: "none_on_path_skips", path: t.TempDir(), wantSkip: true, wantReason: "node"},
+		{name: "env_missing_fails_in_ci", env: filepath.Join(dir, "nope"), path: dir, ci: "true", wantFail: true, wantReason: "nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("HERALD_TEST_NODE", tt.env)
+			t.Setenv("PATH", tt.path)
+			t.Setenv("CI", tt.ci)
+			got, tb := call(t, testenv.NeedNode)
+			checkOutcome(t, tb, "node", "HERALD_TEST_NODE", tt.wantSkip, tt.wantFail, tt.wantReason)
+			if !tt.wantSkip && !tt.wantFail && got != tt.want {
+				t.Errorf("NeedNode = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // checkOutcome checks that tb was skipped, failed, or neither, with the
 // message the package promises.
 func checkOutcome(t *testing.T, tb *fakeTB, what, envVar string, wantSkip, wantFail bool, reason string) {

@@ -1,8 +1,8 @@
-// Chat notifications: one EventSource on /events?topic=chat/* follows every
+// Chat notifications: one subscription (herald.js) to chat/* follows every
 // room. The room on screen shows its history (GET /chat/history) and then
 // its live messages; a message in another room raises that room's unread
 // count and a short notice. POST /chat/messages sends.
-"use strict";
+import { subscribe } from "/herald.js";
 
 const defaultRooms = ["lobby", "random", "help"];
 const roomPattern = /^[a-z0-9-]{1,32}$/;
@@ -136,38 +136,35 @@ function showToast(m) {
 }
 
 // One stream for every room.
-const source = new EventSource("/events?topic=chat/*");
-source.addEventListener("open", () => {
-  connection.textContent = "Connected: following every room.";
-  connection.dataset.state = "open";
-});
-source.addEventListener("error", () => {
-  connection.textContent = source.readyState === EventSource.CLOSED ? "Disconnected." : "Reconnecting…";
-  connection.dataset.state = "error";
-});
-source.addEventListener("message", (e) => {
-  let m;
-  try {
-    m = JSON.parse(e.data);
-  } catch {
-    return;
-  }
-  if (!m || typeof m.room !== "string" || !roomPattern.test(m.room)) {
-    return;
-  }
-  const state = addRoom(m.room);
-  if (state.messages.has(e.lastEventId)) {
-    return;
-  }
-  state.messages.set(e.lastEventId, { id: e.lastEventId, ...m });
-  if (m.room === current) {
-    messageList.append(messageElement(m));
-    emptyNote.hidden = true;
-    messageList.lastElementChild.scrollIntoView({ block: "nearest" });
-  } else {
-    setUnread(state, state.unread + 1);
-    showToast(m);
-  }
+subscribe("/events", "chat/*", {
+  json: true,
+  onState: (state) => {
+    if (state === "open") {
+      connection.textContent = "Connected: following every room.";
+      connection.dataset.state = "open";
+    } else if (state !== "connecting") {
+      connection.textContent = state === "closed" ? "Disconnected." : "Reconnecting…";
+      connection.dataset.state = "error";
+    }
+  },
+  onEvent: ({ data: m, lastEventId }) => {
+    if (!m || typeof m.room !== "string" || !roomPattern.test(m.room)) {
+      return;
+    }
+    const state = addRoom(m.room);
+    if (state.messages.has(lastEventId)) {
+      return;
+    }
+    state.messages.set(lastEventId, { id: lastEventId, ...m });
+    if (m.room === current) {
+      messageList.append(messageElement(m));
+      emptyNote.hidden = true;
+      messageList.lastElementChild.scrollIntoView({ block: "nearest" });
+    } else {
+      setUnread(state, state.unread + 1);
+      showToast(m);
+    }
+  },
 });
 
 // Send a message to the current room.

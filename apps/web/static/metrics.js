@@ -1,6 +1,7 @@
 // System metrics: GET /metrics/history for the last minutes, then the hub's
-// stream of topic system/metrics from the newest of them, drawn on <canvas>.
-"use strict";
+// stream of topic system/metrics (herald.js) from the newest of them, drawn
+// on <canvas>.
+import { subscribe } from "/herald.js";
 
 const MAX_POINTS = 300; // five minutes at one sample a second
 
@@ -12,7 +13,7 @@ const updated = document.getElementById("updated");
 // points holds the samples drawn, oldest first, at most MAX_POINTS.
 const points = [];
 let lastEventId = "";
-let evtSource = null;
+let sub = null; // the subscription, while not paused
 let paused = false;
 
 function setConnection(state, text) {
@@ -260,6 +261,7 @@ function draw(chart) {
     ctx.stroke();
   }
   canvas.dataset.points = String(drawn);
+  canvas.dataset.newest = String(points.length ? points[points.length - 1].time : 0);
   canvas.setAttribute("aria-label", describe(chart));
 }
 
@@ -281,28 +283,28 @@ window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", red
 // ---- the stream ----
 
 function connect() {
-  let url = "/events?topic=system/metrics";
-  if (lastEventId) url += `&lastEventId=${encodeURIComponent(lastEventId)}`;
-  evtSource = new EventSource(url);
   setConnection("connecting", "Connecting…");
-  evtSource.onopen = function () {
-    setConnection("open", "Connected.");
-  };
-  evtSource.addEventListener("metrics", function (event) {
-    lastEventId = event.lastEventId || lastEventId;
-    let sample;
-    try {
-      sample = JSON.parse(event.data);
-    } catch {
-      return; // not a sample: anyone may publish on the topic
-    }
-    addSample(sample);
-    showTiles();
-    redraw();
+  // From the last sample seen: the hub replays what was missed.
+  sub = subscribe("/events", "system/metrics", {
+    lastEventId,
+    json: true,
+    events: ["metrics"],
+    onState: (state, info) => {
+      if (state === "open") {
+        setConnection("open", "Connected.");
+      } else if (state === "reconnecting") {
+        setConnection("error", "Connection lost. Reconnecting…");
+      } else if (state === "closed" && info.error) {
+        setConnection("error", `Stopped: ${info.error.message}`);
+      }
+    },
+    onEvent: (event) => {
+      lastEventId = event.lastEventId || lastEventId;
+      addSample(event.data);
+      showTiles();
+      redraw();
+    },
   });
-  evtSource.onerror = function () {
-    setConnection("error", "Connection lost. Reconnecting…");
-  };
 }
 
 toggle.addEventListener("click", function () {
@@ -310,10 +312,10 @@ toggle.addEventListener("click", function () {
   toggle.setAttribute("aria-pressed", String(paused));
   toggle.textContent = paused ? "Resume updates" : "Pause updates";
   if (paused) {
-    evtSource.close();
+    sub.close();
     setConnection("paused", "Paused.");
   } else {
-    connect(); // from the last sample seen: the hub replays what was missed
+    connect();
   }
 });
 

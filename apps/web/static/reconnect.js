@@ -1,10 +1,12 @@
-// Reconnection and recovery: one EventSource on GET /reconnect/stream,
-// which the browser reconnects by itself, sending Last-Event-ID; the page
-// shows the connection state, the replay after each reconnect, and checks
-// that the sequence numbers arrive with none skipped and none repeated.
-// "Drop my stream" asks the server (POST /reconnect/drop) to end this
-// page's stream, which it does with an "error" event first.
-"use strict";
+// Reconnection and recovery: herald.js follows GET /reconnect/stream (over
+// the browser's EventSource, which reconnects by itself, sending
+// Last-Event-ID; herald.js takes over when the browser gives up, say on a
+// 503 while the server restarts). The page shows the connection state, the
+// replay after each reconnect (herald:replayed), and checks that the sequence numbers arrive
+// with none skipped and none repeated. "Drop my stream" asks the server
+// (POST /reconnect/drop) to end this page's stream, which it does with an
+// "error" event first.
+import { subscribe } from "/herald.js";
 
 const $ = id => document.getElementById(id);
 const stateEl = $("state");
@@ -22,9 +24,7 @@ const clientId = [...crypto.getRandomValues(new Uint8Array(8))]
   .map(b => b.toString(16).padStart(2, "0")).join("");
 $("client-id").textContent = clientId;
 
-let source = null;
 let opened = 0; // how many times a stream has opened
-let lastEventId = "";
 let lastSeq = null;
 let run = null;
 let received = 0;
@@ -60,9 +60,8 @@ function showCheck() {
 }
 
 function onSequence(event) {
-  const data = JSON.parse(event.data);
+  const data = event.data;
   received++;
-  lastEventId = event.lastEventId;
   if (run !== null && data.run !== run) {
     // The server restarted: its sequence starts again at 1.
     note(`the server restarted; the sequence starts again at ${data.seq}`);
@@ -81,73 +80,47 @@ function onSequence(event) {
   lastSeq = lastSeq === null ? data.seq : Math.max(lastSeq, data.seq);
   seqEl.textContent = String(lastSeq);
   seqEl.dataset.seq = String(lastSeq);
-  lastIdEl.textContent = lastEventId || "none yet";
+  lastIdEl.textContent = event.lastEventId || "none yet";
   receivedEl.textContent = String(received);
   showCheck();
 }
 
-function connect() {
-  setState("connecting");
-  // After a refused stream (the browser gave up), resume with the query
-  // form of Last-Event-ID; the browser sends the header on its own
-  // reconnects.
-  let url = `/reconnect/stream?client=${clientId}`;
-  if (lastEventId) {
-    url += `&lastEventId=${encodeURIComponent(lastEventId)}`;
-  }
-  const es = new EventSource(url);
-  source = es;
-  es.onopen = () => {
-    opened++;
-    if (opened > 1) {
-      reconnectsEl.textContent = String(opened - 1);
-    }
-    setState("open");
-  };
-  es.onmessage = onSequence;
-  es.addEventListener("replay", event => {
-    const info = JSON.parse(event.data);
-    if (opened > 1 || info.lastEventId) {
-      replayedEl.textContent = String(info.replayed);
-      replayedEl.dataset.replayed = String(info.replayed);
-      note(`resumed after ${info.lastEventId || "the start"}: ${info.replayed} event(s) replayed from history`);
-    }
-  });
-  es.addEventListener("herald:gap", event => {
-    note(`the history could not cover the gap: ${event.data}`);
-  });
-  es.onerror = event => {
-    if (es !== source) {
-      return;
-    }
-    if (event instanceof MessageEvent) {
-      // The server's own "error" event, sent before it closes the stream.
-      let reason = event.data;
-      try {
-        reason = JSON.parse(event.data).reason;
-      } catch {
-        // Not JSON: show it as it is.
-      }
-      serverError.textContent = `Last error event from the server: ${reason}`;
-      serverError.dataset.seen = "true";
-      note(`error event from the server: ${reason}`);
-      return;
-    }
-    if (es.readyState === EventSource.CONNECTING) {
-      setState("reconnecting");
-      return;
-    }
-    // The server refused the stream (say, while restarting): the browser
-    // gave up, so try again in a few seconds.
-    setState("reconnecting");
-    es.close();
-    setTimeout(() => {
-      if (es === source) {
-        connect();
-      }
-    }, 3000);
-  };
+function showReplayed(count, after) {
+  replayedEl.textContent = String(count);
+  replayedEl.dataset.replayed = String(count);
+  note(`resumed after ${after}: ${count} event(s) replayed from history`);
 }
+
+let resumedFrom = ""; // the last event ID the current stream resumed after
+
+const sub = subscribe(`/reconnect/stream?client=${clientId}`, null, {
+  json: true,
+  // The sequence, and the server's "error" event before it drops the stream.
+  events: ["message", "error"],
+  onState: (state) => {
+    if (state === "open") {
+      resumedFrom = sub.lastEventId;
+      if (++opened > 1) {
+        reconnectsEl.textContent = String(opened - 1);
+      }
+    }
+    setState(state);
+  },
+  onEvent: (event) => {
+    if (event.type === "message") {
+      onSequence(event);
+      return;
+    }
+    const reason = event.data.reason;
+    serverError.textContent = `Last error event from the server: ${reason}`;
+    serverError.dataset.seen = "true";
+    note(`error event from the server: ${reason}`);
+  },
+  // After the history a resumed stream replays, the hub says how much.
+  onReplayed: (count) => showReplayed(count, resumedFrom),
+  onGap: (gap) => note(`the history could not cover the gap after ${gap.lastEventId}: ${gap.reason}`),
+  onError: (err) => note(err.message),
+});
 
 $("drop").addEventListener("click", async () => {
   try {
@@ -160,4 +133,3 @@ $("drop").addEventListener("click", async () => {
 });
 
 showCheck();
-connect();

@@ -1,9 +1,9 @@
 // Stock ticker: GET /stocks/symbols lists the market; the page subscribes
-// to exactly the chosen symbols' topics on one EventSource,
+// (herald.js) to exactly the chosen symbols' topics on one stream,
 // /events?topic=stocks/AAPL&topic=stocks/MSFT, and closes it and opens
 // another whenever the choice changes. Each price flashes up or down as it
 // moves and draws a sparkline of its last 60 ticks.
-"use strict";
+import { subscribe } from "/herald.js";
 
 const sparkPoints = 60;
 const flashMillis = 700;
@@ -17,7 +17,7 @@ const svgNS = "http://www.w3.org/2000/svg";
 // symbols maps a symbol to its listing and, while it is followed, its card.
 const symbols = new Map();
 const chosen = new Set();
-let source = null;
+let source = null; // the current subscription
 // received holds the symbols the current stream has delivered; the page
 // shows it in the board's data-received attribute.
 let received = new Set();
@@ -89,9 +89,9 @@ function update(view, tick) {
   draw(view);
 }
 
-// subscribe closes the current stream, if any, and opens one for exactly the
+// follow closes the current stream, if any, and opens one for exactly the
 // chosen symbols.
-function subscribe() {
+function follow() {
   if (source) {
     source.close();
     source = null;
@@ -105,37 +105,33 @@ function subscribe() {
     delete connection.dataset.state;
     return;
   }
-  const query = list.map((s) => `topic=${encodeURIComponent(`stocks/${s}`)}`).join("&");
-  const es = new EventSource(`/events?${query}`);
-  source = es;
   connection.textContent = "Connecting…";
   delete connection.dataset.state;
-  es.addEventListener("open", () => {
-    connection.textContent = `Following ${list.join(", ")}.`;
-    connection.dataset.state = "open";
-  });
-  es.addEventListener("error", () => {
-    if (es === source) {
-      connection.textContent = "Reconnecting…";
-      connection.dataset.state = "error";
-    }
-  });
-  es.addEventListener("message", (e) => {
-    if (es !== source) {
-      return;
-    }
-    let tick;
-    try {
-      tick = JSON.parse(e.data);
-    } catch {
-      return;
-    }
-    received.add(tick.symbol);
-    board.dataset.received = [...received].sort().join(" ");
-    const s = symbols.get(tick.symbol);
-    if (s && s.view) {
-      update(s.view, tick);
-    }
+  source = subscribe("/events", list.map((s) => `stocks/${s}`), {
+    json: true,
+    onState: (state, info) => {
+      if (state === "open") {
+        connection.textContent = `Following ${list.join(", ")}.`;
+        connection.dataset.state = "open";
+      } else if (state === "reconnecting") {
+        connection.textContent = "Reconnecting…";
+        connection.dataset.state = "error";
+      } else if (state === "closed" && info.error) {
+        connection.textContent = `Stopped: ${info.error.message}`;
+        connection.dataset.state = "error";
+      }
+    },
+    onEvent: ({ data: tick }) => {
+      if (!tick || typeof tick.symbol !== "string") {
+        return;
+      }
+      received.add(tick.symbol);
+      board.dataset.received = [...received].sort().join(" ");
+      const s = symbols.get(tick.symbol);
+      if (s && s.view) {
+        update(s.view, tick);
+      }
+    },
   });
 }
 
@@ -155,7 +151,7 @@ function toggle(symbol, button) {
     board.insertBefore(s.view.item, after ? after.view.item : null);
   }
   button.setAttribute("aria-pressed", String(chosen.has(symbol)));
-  subscribe();
+  follow();
 }
 
 async function start() {

@@ -1,9 +1,9 @@
 // Task board: many tasks per client. POST /start-task starts one, DELETE
-// /tasks/{id} cancels it, and ONE EventSource on GET /task-events follows
-// every unfinished task (reopened when the set changes). The task IDs live
+// /tasks/{id} cancels it, and ONE stream (herald.js) on GET /task-events
+// follows every unfinished task (reopened when the set changes). The task IDs live
 // in localStorage, so a reloaded page finds its tasks again; the stream
 // replays each task's history, which gives its current state.
-"use strict";
+import { subscribe } from "/herald.js";
 
 const storageKey = "herald.taskBoard.v1";
 const maxFollowed = 32; // the server's limit of tasks per stream
@@ -20,7 +20,7 @@ const startFive = document.getElementById("start-five");
 // tasks maps a task ID to its state and card, in the order they were
 // started (newest first on screen).
 const tasks = new Map();
-let source = null; // the EventSource following the unfinished tasks
+let source = null; // the subscription following the unfinished tasks
 let followed = ""; // the query it follows
 
 function load() {
@@ -199,35 +199,36 @@ function follow() {
   }
   connection.dataset.state = "connecting";
   connection.textContent = `Connecting to follow ${ids.length} task(s)…`;
-  const es = new EventSource(`/task-events?${query}`);
-  source = es;
-  es.onopen = () => {
-    connection.dataset.state = "open";
-    connection.textContent = `Following ${ids.length} task(s) on one stream.`;
-  };
-  es.onmessage = event => apply(JSON.parse(event.data));
-  es.addEventListener("unknown", event => {
-    for (const id of JSON.parse(event.data).tasks) {
-      const task = tasks.get(id);
-      if (task && !finalStates.has(task.status)) {
-        apply({ task_id: id, status: "unknown", progress: task.progress });
+  source = subscribe(`/task-events?${query}`, null, {
+    json: true,
+    events: ["message", "unknown"],
+    onState: (state, info) => {
+      if (state === "open") {
+        connection.dataset.state = "open";
+        connection.textContent = `Following ${ids.length} task(s) on one stream.`;
+      } else if (state === "reconnecting") {
+        // herald.js reconnects with the last event ID; the server resumes
+        // from its history.
+        connection.dataset.state = "reconnecting";
+        connection.textContent = "Connection lost; reconnecting…";
+      } else if (state === "closed" && info.error) {
+        connection.dataset.state = "error";
+        connection.textContent = `The server refused the stream (${info.error.message}); reload the page to try again.`;
       }
-    }
+    },
+    onEvent: (event) => {
+      if (event.type === "unknown") {
+        for (const id of event.data.tasks) {
+          const task = tasks.get(id);
+          if (task && !finalStates.has(task.status)) {
+            apply({ task_id: id, status: "unknown", progress: task.progress });
+          }
+        }
+        return;
+      }
+      apply(event.data);
+    },
   });
-  es.onerror = () => {
-    if (es !== source) {
-      return;
-    }
-    if (es.readyState === EventSource.CONNECTING) {
-      // The browser reconnects by itself with the last event ID; the
-      // server resumes from its history.
-      connection.dataset.state = "reconnecting";
-      connection.textContent = "Connection lost; reconnecting…";
-      return;
-    }
-    connection.dataset.state = "error";
-    connection.textContent = "The server refused the stream; reload the page to try again.";
-  };
 }
 
 async function startTasks(n) {
