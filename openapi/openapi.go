@@ -9,15 +9,10 @@ package openapi
 
 import (
 	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"time"
 
-	"github.com/heraldsse/herald/api"
+	"github.com/heraldsse/herald/internal/asset"
 )
 
 // Path is where herald serve serves the description.
@@ -35,27 +30,5 @@ func Document() []byte { return bytes.Clone(document) }
 // 304 until the server runs another version. Other methods get 405 with an
 // Allow header and a JSON error.
 func Handler() http.Handler {
-	sum := sha256.Sum256(document)
-	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			h.Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use GET", r.Method, r.URL.Path))
-			return
-		}
-		h.Set("Content-Type", "application/json")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", etag)
-		http.ServeContent(w, r, "openapi.json", time.Time{}, bytes.NewReader(document))
-	})
-}
-
-// writeError answers status with herald's JSON error body.
-func writeError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	b, _ := json.Marshal(api.Error{Error: msg}) // a string field always marshals
-	_, _ = w.Write(append(b, '\n'))
+	return asset.Handler("openapi.json", "application/json", document, nil)
 }
