@@ -15,7 +15,7 @@ const module = "github.com/heraldsse/herald"
 var allowed = map[string][]string{
 	"sse":             {},
 	"api":             {},
-	"js":              {}, // herald.js, embedded; it imports nothing of herald
+	"js":              {"internal/asset"}, // herald.js, embedded; served as the OpenAPI description is
 	"client":          {"sse", "api"},
 	"store":           {"sse", "internal/topic"},
 	"store/memory":    {"store", "sse", "internal/wake"},
@@ -27,6 +27,8 @@ var allowed = map[string][]string{
 	"server":          {"sse", "api", "hub", "tasks", "internal/topic", "internal/conn"},
 	"apps":            {"sse", "api", "hub", "tasks", "js"}, // written as a user's module would be
 	"mercure":         {"sse"},                              // the protocol alone; the hub plugs in behind its Hub interface
+	"openapi":         {"internal/asset"},                   // the description of the HTTP API, embedded
+	"internal/asset":  {"api"},                              // serves an embedded file, with the API's error body
 	"cmd/herald":      {"*"},
 	"deploy":          {"sse", "hub", "server", "store/memory"}, // its tests start a server as a user's program would
 	// The Flask example talks to herald over HTTP only; its Go tests (not

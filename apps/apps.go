@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -135,7 +136,7 @@ func (o Options) withDefaults() (Options, error) {
 type Apps struct {
 	opts   Options
 	log    *slog.Logger
-	mux    *http.ServeMux
+	mux    *routeMux
 	hub    *hub.Hub
 	runner *tasks.Runner
 	stocks stocks // the stock ticker's simulator (stocks.go)
@@ -190,8 +191,8 @@ func New(opts Options) (*Apps, error) {
 
 // routes registers every route of the apps, as the tutorial gives them (docs/tutorial-apps.md), and
 // the rendered pages by path.
-func (a *Apps) routes(pages map[string][]byte) *http.ServeMux {
-	mux := http.NewServeMux()
+func (a *Apps) routes(pages map[string][]byte) *routeMux {
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	for path, body := range pages {
 		mux.HandleFunc("GET "+path, pageHandler(body))
 	}
@@ -209,6 +210,35 @@ func (a *Apps) routes(pages map[string][]byte) *http.ServeMux {
 	a.routeTaskBoard(mux)
 	a.routeReconnect(mux)
 	return mux
+}
+
+// Routes returns the pattern of every route [Apps.Handler] serves, as
+// registered on its [net/http.ServeMux], sorted: "GET /stream",
+// "GET /task-progress/{task_id}", "GET /{$}" (the index), "GET /static/"
+// (every file under it), ... A pattern with a method also answers HEAD for
+// GET, and 405 for the other methods. Herald's OpenAPI test reads them to
+// check that every route is described.
+func (a *Apps) Routes() []string {
+	return slices.Sorted(slices.Values(a.mux.patterns))
+}
+
+// routeMux is the apps' ServeMux, which keeps the patterns registered on
+// it for [Apps.Routes]: every route is registered through it.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// Handle registers h for pattern, as [net/http.ServeMux.Handle] does.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	m.patterns = append(m.patterns, pattern)
+}
+
+// HandleFunc registers h for pattern, as [net/http.ServeMux.HandleFunc]
+// does.
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
 }
 
 // Handler returns the handler that serves every route of the apps. Requests

@@ -576,3 +576,48 @@ func TestHubCloseEndsProgressStream(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutes checks that Routes lists the tutorial's routes, the pages and
+// the exercises' routes once each, every one with its method, and that
+// each is served: a request for it gets neither the 404 of an unknown path
+// nor a 405.
+func TestRoutes(t *testing.T) {
+	a := newApps(t, fast())
+	srv := serve(t, a.Handler())
+	routes := a.Routes()
+	seen := map[string]bool{}
+	for _, r := range routes {
+		if seen[r] {
+			t.Errorf("Routes() lists %q twice", r)
+		}
+		seen[r] = true
+	}
+	for _, want := range []string{
+		"GET /{$}", "GET /apps/counter", "GET /static/",
+		"GET /stream", "GET /advanced-stream", "GET /stream-with-id",
+		"POST /start-task", "GET /task-progress/{task_id}",
+		"POST /chat/messages", "GET /chat/history", "GET /metrics/history",
+		"GET /stocks/symbols", "DELETE /tasks/{id}", "GET /task-events",
+		"GET /reconnect/stream", "POST /reconnect/drop",
+	} {
+		if !seen[want] {
+			t.Errorf("Routes() lacks %q; got %q", want, routes)
+		}
+	}
+	// HEAD stands for GET: a stream answers its headers and ends.
+	sample := strings.NewReplacer("{$}", "", "{task_id}", "X", "{id}", "X")
+	for _, r := range routes {
+		method, path, ok := strings.Cut(r, " ")
+		if !ok {
+			t.Errorf("route %q names no method", r)
+			continue
+		}
+		if method == http.MethodGet {
+			method = http.MethodHead
+		}
+		resp, body := do(testCtx(t), t, method, srv.URL+sample.Replace(path))
+		if resp.StatusCode == http.StatusMethodNotAllowed || strings.Contains(body, "no route for") {
+			t.Errorf("%s %s (route %q) = %d %s: not served", method, path, r, resp.StatusCode, body)
+		}
+	}
+}

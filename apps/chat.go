@@ -49,7 +49,7 @@ func chatTopic(room string) string { return "chat/" + room }
 // a message on chat/<room>; GET /chat/history?room=R returns the room's
 // recent messages. The page follows every room at once on the API's
 // GET /events?topic=chat/*.
-func (a *Apps) routeChat(mux *http.ServeMux) {
+func (a *Apps) routeChat(mux *routeMux) {
 	mux.HandleFunc("POST /chat/messages", a.postChatMessage)
 	mux.HandleFunc("GET /chat/history", a.chatHistory)
 }

@@ -432,7 +432,7 @@ type metricsHistory struct {
 }
 
 // routeMetrics registers the dashboard's routes.
-func (a *Apps) routeMetrics(mux *http.ServeMux) {
+func (a *Apps) routeMetrics(mux *routeMux) {
 	mux.HandleFunc("GET /metrics/history", a.metricsHistory)
 }
 

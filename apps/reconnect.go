@@ -193,7 +193,7 @@ func clientParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 // routeReconnect registers the routes of the reconnection demo.
-func (a *Apps) routeReconnect(mux *http.ServeMux) {
+func (a *Apps) routeReconnect(mux *routeMux) {
 	mux.HandleFunc("GET /reconnect/stream", a.reconnectStream)
 	mux.HandleFunc("POST /reconnect/drop", a.reconnectDrop)
 }

@@ -176,7 +176,7 @@ func (a *Apps) stopStocks(ctx context.Context) error {
 // routeStocks registers the stock ticker's route: GET /stocks/symbols. The
 // page follows the symbols it shows on the API's
 // GET /events?topic=stocks/AAPL&topic=stocks/MSFT.
-func (a *Apps) routeStocks(mux *http.ServeMux) {
+func (a *Apps) routeStocks(mux *routeMux) {
 	mux.HandleFunc("GET /stocks/symbols", a.stockSymbols)
 }
 

@@ -24,7 +24,7 @@ import (
 const maxBoardTasks = 32
 
 // routeTaskBoard registers the routes of the task board.
-func (a *Apps) routeTaskBoard(mux *http.ServeMux) {
+func (a *Apps) routeTaskBoard(mux *routeMux) {
 	mux.HandleFunc("DELETE /tasks/{id}", a.cancelTask)
 	mux.HandleFunc("GET /task-events", a.taskEvents)
 }

@@ -5,12 +5,10 @@ package js
 
 import (
 	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
-	"time"
+
+	"github.com/heraldsse/herald/internal/asset"
 )
 
 //go:embed herald.js
@@ -27,23 +25,5 @@ func Source() []byte { return bytes.Clone(source) }
 // It answers Access-Control-Allow-Origin: *, since module scripts load
 // with CORS: a page on another origin may import it. Other methods get 405.
 func Handler() http.Handler {
-	sum := sha256.Sum256(source)
-	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			h.Set("Allow", "GET, HEAD")
-			h.Set("Content-Type", "application/json")
-			h.Set("X-Content-Type-Options", "nosniff")
-			w.WriteHeader(http.StatusMethodNotAllowed)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "method " + r.Method + " not allowed on " + r.URL.Path + "; allowed: GET, HEAD"})
-			return
-		}
-		h.Set("Content-Type", "text/javascript; charset=utf-8")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", etag)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Access-Control-Allow-Origin", "*")
-		http.ServeContent(w, r, "herald.js", time.Time{}, bytes.NewReader(source))
-	})
+	return asset.Handler("herald.js", "text/javascript; charset=utf-8", source, http.Header{"Access-Control-Allow-Origin": {"*"}})
 }

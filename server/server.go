@@ -115,15 +115,15 @@ func New(opts Options) (*Server, error) {
 	}
 	s.cors = c
 	s.engine = conn.New(conn.Options{Heartbeat: opts.Heartbeat, WriteTimeout: opts.WriteTimeout})
-	s.mux.HandleFunc("/events", s.events)
-	s.mux.HandleFunc("/healthz", s.healthz)
-	s.mux.HandleFunc("/readyz", s.readyz)
+	s.mux.HandleFunc(api.EventsPath, s.events)
+	s.mux.Handle("/healthz", readOnly(http.HandlerFunc(s.healthz)))
+	s.mux.Handle("/readyz", readOnly(http.HandlerFunc(s.readyz)))
 	s.metrics = newMetrics(s)
 	// /metrics is for the operator's scraper, not for browsers: it stays
 	// outside the CORS wrapper and needs no token.
 	top := http.NewServeMux()
 	top.Handle("/", s.cors.wrap(s.mux))
-	top.Handle("/metrics", s.metrics.handler())
+	top.Handle("/metrics", readOnly(s.metrics.handler()))
 	s.handler = top
 	return s, nil
 }
@@ -134,11 +134,34 @@ func New(opts Options) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Handle registers the API's routes on mux, so the API can share a mux
-// with other handlers.
+// with other handlers: the patterns of [Server.Routes], each served by s.
 func (s *Server) Handle(mux *http.ServeMux) {
-	for _, p := range []string{"/events", "/healthz", "/readyz", "/metrics"} {
+	for _, p := range s.Routes() {
 		mux.Handle(p, s)
 	}
+}
+
+// Routes returns the patterns of the paths the API serves, as
+// [Server.Handle] registers them: /events, /healthz, /readyz and /metrics.
+// They name no method: /events answers GET, HEAD, POST and OPTIONS, the
+// others GET and HEAD, and every other method gets 405 with an Allow
+// header. A caller mounting the API path by path, or checking a
+// description of it (herald's OpenAPI test), reads them here.
+func (s *Server) Routes() []string {
+	return []string{api.EventsPath, "/healthz", "/readyz", "/metrics"}
+}
+
+// readOnly answers GET and HEAD with h, and any other method with 405, an
+// Allow header and a JSON error.
+func readOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use GET", r.Method, r.URL.Path))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -415,6 +416,64 @@ func TestHealth(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	checkJSONError(t, resp, http.StatusServiceUnavailable)
+}
+
+// TestReadOnlyRoutes checks that /healthz, /readyz and /metrics answer GET
+// and HEAD, and every other method 405 with Allow: GET, HEAD and a JSON
+// error, through the server and through the routes Handle mounts.
+func TestReadOnlyRoutes(t *testing.T) {
+	e := newEnv(t, hub.Options{}, server.Options{})
+	mux := http.NewServeMux()
+	e.srv.Handle(mux)
+	mounted := httptest.NewServer(mux)
+	t.Cleanup(mounted.Close)
+	for _, base := range []struct{ name, url string }{{"Server", e.ts.URL}, {"Handle", mounted.URL}} {
+		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+			for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions, "QUERY"} {
+				t.Run(base.name+" "+method+" "+path, func(t *testing.T) {
+					req, err := http.NewRequest(method, base.url+path, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer resp.Body.Close()
+					if method == http.MethodGet || method == http.MethodHead {
+						if resp.StatusCode != http.StatusOK {
+							t.Errorf("%s %s = %d, want 200", method, path, resp.StatusCode)
+						}
+						return
+					}
+					checkJSONError(t, resp, http.StatusMethodNotAllowed)
+					if allow := resp.Header.Get("Allow"); allow != "GET, HEAD" {
+						t.Errorf("%s %s: Allow = %q, want \"GET, HEAD\"", method, path, allow)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestRoutes checks that Routes lists every path the API serves, each
+// answering something other than the 404 of a path it does not serve.
+func TestRoutes(t *testing.T) {
+	e := newEnv(t, hub.Options{}, server.Options{})
+	want := []string{"/events", "/healthz", "/readyz", "/metrics"}
+	if got := e.srv.Routes(); !slices.Equal(got, want) {
+		t.Fatalf("Routes() = %q, want %q", got, want)
+	}
+	for _, p := range e.srv.Routes() {
+		resp, err := http.Head(e.ts.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			t.Errorf("HEAD %s = 404: Routes lists a path the server does not serve", p)
+		}
+	}
 }
 
 // TestClientGoneFreesStream shows a subscriber that disconnects is

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldsse/herald/apps"
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/openapi"
 	"github.com/heraldsse/herald/server"
 )
 
@@ -23,8 +24,9 @@ const serveHelp = `Serve the hub's HTTP API and the apps of the Flask SSE tutori
 
 The API: GET /events?topic=T subscribes (resume with Last-Event-ID or
 ?lastEventId=), POST /events publishes, GET /healthz and /readyz report health,
-GET /metrics serves Prometheus metrics. With --tls-cert and --tls-key it serves
-HTTPS, HTTP/2 included. Every request gets an X-Request-ID (a sane incoming one
+GET /metrics serves Prometheus metrics, and GET /openapi.json describes every
+route (OpenAPI 3.1). With --tls-cert and --tls-key it serves HTTPS, HTTP/2
+included. Every request gets an X-Request-ID (a sane incoming one
 is kept) that its log lines carry as request_id.
 The apps: the index at /, their pages under /apps/, and the streams /stream,
 /advanced-stream, /stream-with-id, POST /start-task and /task-progress/{task_id}.
@@ -194,6 +196,13 @@ func newNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*node, 
 	if err != nil {
 		return nil, err
 	}
+	return newNodeOn(h, cfg, logger)
+}
+
+// newNodeOn builds a node from cfg on the history h, which it closes if it
+// fails.
+func newNodeOn(h history, cfg serveConfig, logger *slog.Logger) (*node, error) {
+	var err error
 	n := &node{history: h}
 	hopts := cfg.hub
 	hopts.Log, hopts.Logger = n.history, logger
@@ -220,13 +229,30 @@ func newNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*node, 
 	return n, nil
 }
 
-// handler routes the API's paths (/events, /healthz, /readyz, /metrics) to the API
-// and every other path to the apps.
-func (n *node) handler() http.Handler {
-	mux := http.NewServeMux()
-	n.api.Handle(mux)
+// handler routes the API's paths (/events, /healthz, /readyz, /metrics) to the API,
+// /openapi.json to the description of them all (package openapi), and every other
+// path to the apps. Register every route through the routeMux it returns: the
+// OpenAPI test reads its patterns to check that each route is described.
+func (n *node) handler() *routeMux {
+	mux := &routeMux{ServeMux: http.NewServeMux()}
+	for _, p := range n.api.Routes() {
+		mux.Handle(p, n.api)
+	}
+	mux.Handle(openapi.Path, openapi.Handler())
 	mux.Handle("/", n.apps.Handler())
 	return mux
+}
+
+// routeMux is a ServeMux that keeps the patterns registered on it.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// Handle registers h for pattern, as [net/http.ServeMux.Handle] does.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	m.patterns = append(m.patterns, pattern)
 }
 
 // close shuts the node down in order: the apps, whose runner cancels every

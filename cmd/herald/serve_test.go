@@ -58,6 +58,13 @@ type servedNode struct {
 // checks that serve returned nil.
 func startServe(t *testing.T, args ...string) *servedNode {
 	t.Helper()
+	return startServeOn(t, nil, args...)
+}
+
+// startServeOn is startServe with the node's history h instead of the one
+// --store names, when h is not nil.
+func startServeOn(t *testing.T, h history, args ...string) *servedNode {
+	t.Helper()
 	var cfg serveConfig
 	fs := serveFlags(&cfg)
 	if err := fs.Parse(args); err != nil {
@@ -68,10 +75,18 @@ func startServe(t *testing.T, args ...string) *servedNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
+		t.Fatal(err)
+	}
 	if cfg.tls, err = loadTLS(cfg.tlsCert, cfg.tlsKey); err != nil {
 		t.Fatal(err)
 	}
-	n, err := newNode(t.Context(), cfg, logger)
+	var n *node
+	if h != nil {
+		n, err = newNodeOn(h, cfg, logger)
+	} else {
+		n, err = newNode(t.Context(), cfg, logger)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
