@@ -87,6 +87,32 @@ type Message struct {
 	// Retry, when positive, asks clients to wait this long before
 	// reconnecting.
 	Retry time.Duration
+	// Also are more topics the event is published on (Mercure's alternate
+	// topics): a subscription that matches Topic or any of them receives
+	// it, once. Each is validated like Topic.
+	Also []string
+	// ID is the publisher's own ID for the event (Mercure's id), kept with
+	// it; subscriptions made with OwnIDs see it instead of the log's ID.
+	// It must not contain CR, LF or NUL. Empty means none.
+	ID string
+	// Private marks an event only subscriptions whose Filter accepts it
+	// receive: a subscription without a Filter never does.
+	Private bool
+}
+
+// GeneratedIDPrefix starts the ID a subscription made with OwnIDs sees for
+// an event that has no ID of its publisher's: the prefix, then the log's
+// ID. It is a valid IRI (a URN), as Mercure asks of hub-generated IDs, and
+// resumes like the log's ID.
+const GeneratedIDPrefix = "urn:herald:"
+
+// OwnID returns the ID a subscription made with OwnIDs sees for an event:
+// its publisher's own ID, or GeneratedIDPrefix and the log's ID.
+func OwnID(e store.Entry) string {
+	if e.Event.ID != "" {
+		return e.Event.ID
+	}
+	return GeneratedIDPrefix + e.ID.String()
 }
 
 // Stats counts what a hub has done since it was created.
@@ -162,8 +188,10 @@ func New(opts Options) (*Hub, error) {
 // could not be reached or was closed, and [ErrBusy] when the log had no
 // room before ctx ended (publishers outrun dispatch; docs/replay.md).
 func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
-	if err := topic.Validate(m.Topic); err != nil {
-		return "", fmt.Errorf("hub: %w", err)
+	for _, t := range append([]string{m.Topic}, m.Also...) {
+		if err := topic.Validate(t); err != nil {
+			return "", fmt.Errorf("hub: %w", err)
+		}
 	}
 	if err := h.validate(m); err != nil {
 		return "", err
@@ -177,7 +205,12 @@ func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 	h.mu.RUnlock()
 	defer h.publishing.Done()
 
-	e, err := h.log.Append(ctx, m.Topic, sse.Event{Type: m.Type, Data: m.Data, Retry: m.Retry})
+	e, err := h.log.Append(ctx, store.Entry{
+		Topic:   m.Topic,
+		Also:    m.Also,
+		Private: m.Private,
+		Event:   sse.Event{ID: m.ID, Type: m.Type, Data: m.Data, Retry: m.Retry},
+	})
 	if err != nil {
 		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, logError(err))
 	}
@@ -188,6 +221,8 @@ func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 
 func (h *Hub) validate(m Message) error {
 	switch {
+	case strings.ContainsAny(m.ID, "\r\n\x00"):
+		return fmt.Errorf("%w: id %.64q contains CR, LF or NUL", ErrInvalidMessage, m.ID)
 	case strings.ContainsAny(m.Type, "\r\n"):
 		return fmt.Errorf("%w: type %.64q contains CR or LF", ErrInvalidMessage, m.Type)
 	case strings.HasPrefix(m.Type, ReservedTypePrefix):
@@ -222,26 +257,47 @@ func (h *Hub) follow(entries func(func(store.Entry, error) bool)) {
 // item is one live event as every matching subscriber receives it: its
 // wire bytes are encoded once and shared.
 type item struct {
-	entry store.Entry
-	wire  []byte
+	entry     store.Entry
+	wire      []byte    // with the log's ID
+	own       []byte    // with OwnID, made for the first subscription made with OwnIDs
+	candidate Candidate // what filters are asked, shared by all on the follower
+}
+
+// wireFor returns the event's bytes as s sends them. own is made by the
+// follower before it queues the item for the first subscription that needs
+// it, so readers, who take items from the queue under its lock, see it.
+func (it *item) wireFor(s *Subscription) []byte {
+	if s.ownIDs {
+		return it.own
+	}
+	return it.wire
 }
 
 func (h *Hub) dispatch(e store.Entry) {
-	wire := appendEntry(make([]byte, 0, 32+len(e.Event.Type)+len(e.Event.Data)+len(e.Event.Data)/32), e)
-	it := &item{entry: e, wire: wire}
+	it := &item{entry: e, wire: appendEntry(nil, e, false)}
 	h.mu.RLock()
 	h.dispatched.Add(1)
 	h.seq++
 	seq := h.seq
-	h.index.Match(e.Topic, func(s *Subscription) {
-		if s.lastSeq == seq { // matched by another of its patterns
+	match := func(s *Subscription) {
+		if s.lastSeq == seq { // matched by another of its patterns, or topics
 			return
 		}
 		s.lastSeq = seq
+		if !s.accepts(&it.candidate, e) {
+			return
+		}
+		if s.ownIDs && it.own == nil {
+			it.own = appendEntry(nil, e, true)
+		}
 		if !s.push(it) {
 			h.overflowed = append(h.overflowed, s)
 		}
-	})
+	}
+	h.index.Match(e.Topic, match)
+	for _, t := range e.Also {
+		h.index.Match(t, match)
+	}
 	h.mu.RUnlock()
 	for i, s := range h.overflowed {
 		h.slow.Add(1)

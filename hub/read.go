@@ -85,7 +85,7 @@ func (s *Subscription) appendEvents(buf []byte) []byte {
 				buf, _ = sse.AppendEvent(buf, *p.notice)
 				continue
 			}
-			buf = appendEntry(buf, p.entry)
+			buf = appendEntry(buf, p.entry, s.ownIDs)
 			n++
 		}
 		s.h.delivered.Add(uint64(n))
@@ -100,7 +100,7 @@ func (s *Subscription) appendEvents(buf []byte) []byte {
 	n := 0
 	for i, it := range s.queue {
 		if it.entry.ID.Compare(s.threshold) > 0 {
-			buf = append(buf, it.wire...)
+			buf = append(buf, it.wireFor(s)...)
 			n++
 		}
 		s.queue[i] = nil
@@ -161,11 +161,23 @@ func (s *Subscription) Release() {
 	s.busy = false
 }
 
-// appendEntry appends e's wire form, with its log ID, to buf: the one
-// encoding of every event the hub sends, live or replayed.
-func appendEntry(buf []byte, e store.Entry) []byte {
+// appendEntry appends e's wire form, with its log ID or, with own, its
+// OwnID, to buf: the one encoding of every event the hub sends, live or
+// replayed. With a nil buf it allocates one of the size the event needs.
+func appendEntry(buf []byte, e store.Entry, own bool) []byte {
+	if buf == nil {
+		buf = make([]byte, 0, 48+len(e.Event.ID)+len(e.Event.Type)+len(e.Event.Data)+len(e.Event.Data)/32)
+	}
 	var idBuf [48]byte // two uint64s and a dash: it stays on the stack
-	id := e.ID.Append(idBuf[:0])
+	var id []byte
+	switch {
+	case !own:
+		id = e.ID.Append(idBuf[:0])
+	case e.Event.ID != "":
+		id = append(idBuf[:0], e.Event.ID...)
+	default:
+		id = e.ID.Append(append(idBuf[:0], GeneratedIDPrefix...))
+	}
 	out, err := sse.AppendEventID(buf, id, e.Event)
 	if err != nil {
 		// Publish validated the event; a log that hands back an invalid
@@ -237,12 +249,12 @@ func (s *Subscription) yieldPending(yield func(Event, error) bool) bool {
 			evs = append(evs, Event{Event: *p.notice})
 			continue
 		}
-		evs = append(evs, entryEvent(p.entry))
+		evs = append(evs, s.eventOf(p.entry))
 		delivered++
 	}
 	for _, it := range queue {
 		if it.entry.ID.Compare(threshold) > 0 {
-			evs = append(evs, entryEvent(it.entry))
+			evs = append(evs, s.eventOf(it.entry))
 			delivered++
 		}
 	}
@@ -256,8 +268,13 @@ func (s *Subscription) yieldPending(yield func(Event, error) bool) bool {
 	return true
 }
 
-func entryEvent(e store.Entry) Event {
+// eventOf is e as the subscription's Events yields it.
+func (s *Subscription) eventOf(e store.Entry) Event {
 	ev := e.Event
-	ev.ID = e.ID.String()
-	return Event{Topic: e.Topic, Event: ev}
+	if s.ownIDs {
+		ev.ID = OwnID(e)
+	} else {
+		ev.ID = e.ID.String()
+	}
+	return Event{Topic: e.Topic, Also: e.Also, Private: e.Private, Event: ev}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/heraldsse/herald/sse"
@@ -49,19 +50,11 @@ type replayState struct {
 	from    string   // the client's last event ID, as it sent it
 	mark    bool     // a TypeReplayed event is due once caught up
 	unknown bool     // from could not be resumed from: read from the start
+	lost    bool     // the first page found events after from lost, or from unknown
 }
 
-func (r *replayState) start(lastID string, mark bool) {
-	*r = replayState{active: true, from: lastID, mark: mark}
-	if lastID == "" {
-		return
-	}
-	id, err := store.ParseID(lastID)
-	if err != nil {
-		r.unknown = true
-		return
-	}
-	r.cursor = id
+func (r *replayState) start(lastID string, from store.ID, known, mark bool) {
+	*r = replayState{active: true, from: lastID, cursor: from, unknown: !known, mark: mark}
 }
 
 // saw notes a live event dispatched while history is read.
@@ -80,6 +73,8 @@ type pending struct {
 
 // readPage reads the next page of history after the subscription's cursor,
 // hands it to the reader, and switches to live mode when it has caught up.
+// Entries a Filter refuses, or private ones without a Filter, are read and
+// passed over.
 func (s *Subscription) readPage(ctx context.Context, max int) error {
 	h := s.h
 	s.mu.Lock()
@@ -109,13 +104,23 @@ func (s *Subscription) readPage(ctx context.Context, max int) error {
 
 	s.mu.Lock()
 	if reason != "" {
-		s.backlog = append(s.backlog, pending{notice: gapNotice(from, reason)})
+		if pages == 0 {
+			s.replay.lost = true
+		}
+		if !s.quiet {
+			s.backlog = append(s.backlog, pending{notice: gapNotice(from, reason)})
+		}
 		h.gaps.Add(1)
 	}
+	var c Candidate
 	for _, e := range page.Entries {
+		c = Candidate{}
+		if !s.accepts(&c, e) {
+			continue
+		}
 		s.backlog = append(s.backlog, pending{entry: e})
+		s.replay.count++
 	}
-	s.replay.count += len(page.Entries)
 	s.replay.pages++
 	if page.Next.Compare(s.replay.cursor) > 0 || reason == "unknown" {
 		s.replay.cursor = page.Next
@@ -214,5 +219,50 @@ func (r *replayer) enqueue(s *Subscription) {
 	select {
 	case r.wake <- struct{}{}:
 	default:
+	}
+}
+
+// resolve returns where a replay after lastID starts: the position in the
+// log it names, and whether it names one (known false: the replay reads
+// from the start, after a gap of reason "unknown"). An empty lastID is the
+// start. With ownIDs, lastID is an OwnID: GeneratedIDPrefix and a log ID,
+// or a publisher's own ID, which names the earliest event bearing it that
+// the history of patterns holds; finding it reads that history.
+func (h *Hub) resolve(ctx context.Context, lastID string, ownIDs bool, patterns []string) (store.ID, bool, error) {
+	if lastID == "" {
+		return store.ID{}, true, nil
+	}
+	if ownIDs {
+		rest, generated := strings.CutPrefix(lastID, GeneratedIDPrefix)
+		if !generated {
+			return h.findOwn(ctx, lastID, patterns)
+		}
+		lastID = rest
+	}
+	id, err := store.ParseID(lastID)
+	if err != nil {
+		return store.ID{}, false, nil
+	}
+	return id, true, nil
+}
+
+// findOwn finds the earliest event of the history of patterns whose
+// publisher gave it the ID own.
+func (h *Hub) findOwn(ctx context.Context, own string, patterns []string) (store.ID, bool, error) {
+	var after store.ID
+	for {
+		page, err := h.log.Read(ctx, after, store.Query{Patterns: patterns, Max: 256})
+		if err != nil {
+			return store.ID{}, false, err
+		}
+		for _, e := range page.Entries {
+			if e.Event.ID == own {
+				return e.ID, true, nil
+			}
+		}
+		if page.Done || page.Next == after {
+			return store.ID{}, false, nil
+		}
+		after = page.Next
 	}
 }

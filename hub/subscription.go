@@ -24,6 +24,22 @@ type SubscribeRequest struct {
 	// matches Topics before the live ones: the current state of a topic
 	// whose history is its state, such as a task's progress.
 	FromStart bool
+	// Filter, when set, is asked about every event the topics match, live
+	// or replayed, whether the subscription receives it; it is also the
+	// only way a subscription receives events published Private. It runs
+	// on the hub's follower and replay readers, for one subscription at a
+	// time: it must be quick, must not block, and must not call the hub.
+	Filter func(*Candidate) bool
+	// OwnIDs makes the subscription see each event's OwnID (its publisher's
+	// own ID, or GeneratedIDPrefix and the log's ID) instead of the log's
+	// ID, on the wire and in Events; LastEventID is then read the same way:
+	// an OwnID the history holds resumes after the earliest event bearing
+	// it. This is Mercure's identification of events.
+	OwnIDs bool
+	// Quiet leaves out the hub's own notices, TypeGap and TypeReplayed: a
+	// client that does not expect them learns of a gap otherwise (see
+	// [Subscription.Resumed]).
+	Quiet bool
 	// MarkReplayed, when the subscription replays (LastEventID or
 	// FromStart), has it send an event of type [TypeReplayed] right after
 	// the replayed history and before any live event, whose data says how
@@ -33,10 +49,28 @@ type SubscribeRequest struct {
 	MarkReplayed bool
 }
 
+// Candidate is an event a subscription's Filter is asked about.
+type Candidate struct {
+	// Topics are the topic the event was published on, then its
+	// Message.Also.
+	Topics []string
+	// Private reports the event was published Private.
+	Private bool
+	// Memo is the filter's to use: while one event is asked about for
+	// several subscriptions in turn, on one goroutine, it keeps what the
+	// filter stored in it, so work done for the event (say, parsing its
+	// topics) is done once.
+	Memo any
+}
+
 // Event is an event as a subscriber receives it.
 type Event struct {
 	// Topic is the topic it was published on; empty for TypeGap.
 	Topic string
+	// Also are the more topics it was published on ([Message.Also]).
+	Also []string
+	// Private reports it was published Private.
+	Private bool
 	// Event is the event, its ID set to the ID the log assigned.
 	sse.Event
 }
@@ -56,6 +90,9 @@ type Event struct {
 type Subscription struct {
 	h        *Hub
 	patterns []string
+	filter   func(*Candidate) bool
+	ownIDs   bool
+	quiet    bool
 	lastSeq  uint64 // the hub's follower only
 
 	mu        sync.Mutex
@@ -108,13 +145,20 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	s := &Subscription{
 		h:        h,
 		patterns: patterns,
+		filter:   req.Filter,
+		ownIDs:   req.OwnIDs,
+		quiet:    req.Quiet,
 		ready:    make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	s.wake = s.wakeReady
 	resume := req.LastEventID != "" || req.FromStart
 	if resume {
-		s.replay.start(req.LastEventID, req.MarkReplayed)
+		from, known, err := h.resolve(ctx, req.LastEventID, req.OwnIDs, patterns)
+		if err != nil {
+			return nil, fmt.Errorf("hub: replay after %.64q: %w", req.LastEventID, logError(err))
+		}
+		s.replay.start(req.LastEventID, from, known, req.MarkReplayed && !req.Quiet)
 	}
 
 	// The replay seam: register first, in replay mode, so the follower
@@ -172,6 +216,12 @@ func (s *Subscription) push(it *item) bool {
 		s.mu.Unlock()
 		return true
 	}
+	if it.entry.ID.Compare(s.threshold) <= 0 {
+		// Replayed already (the follower was behind the log when the
+		// replay caught up with it): nothing to queue.
+		s.mu.Unlock()
+		return true
+	}
 	if len(s.queue) >= s.h.opts.QueueSize {
 		s.mu.Unlock()
 		return false
@@ -184,6 +234,20 @@ func (s *Subscription) push(it *item) bool {
 		wake()
 	}
 	return true
+}
+
+// accepts reports whether s receives the event e, c being what its filter
+// is asked. Only the follower and the replay readers call it, each with its
+// own c.
+func (s *Subscription) accepts(c *Candidate, e store.Entry) bool {
+	if s.filter == nil {
+		return !e.Private
+	}
+	if c.Topics == nil {
+		c.Topics = append([]string{e.Topic}, e.Also...)
+		c.Private = e.Private
+	}
+	return s.filter(c)
 }
 
 // signalLocked returns the function that wakes the reader, to be called
@@ -234,6 +298,16 @@ func (s *Subscription) End(err error) {
 	h.mu.Unlock()
 	close(s.done)
 	wake()
+}
+
+// Resumed reports whether a subscription made with a LastEventID resumed
+// with nothing lost: the ID was one the history knew, and it still held
+// every event after it. It is false for a subscription that replays
+// nothing, or from the start.
+func (s *Subscription) Resumed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replay.from != "" && !s.replay.lost
 }
 
 // Replayed returns how many events of history the subscription has read

@@ -310,8 +310,8 @@ func TestLogUnavailable(t *testing.T) {
 // does when dispatch is a full transport behind (store.ErrBusy).
 type busyLog struct{ *memory.Log }
 
-func (busyLog) Append(ctx context.Context, topic string, ev sse.Event) (store.Entry, error) {
-	return store.Entry{}, fmt.Errorf("busy log: append to %q: %w", topic, store.ErrBusy)
+func (busyLog) Append(ctx context.Context, e store.Entry) (store.Entry, error) {
+	return store.Entry{}, fmt.Errorf("busy log: append to %q: %w", e.Topic, store.ErrBusy)
 }
 
 // TestPublishBusy checks that a log pushing back reaches the publisher as

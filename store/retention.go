@@ -184,6 +184,20 @@ func (q Query) Matches(t string) bool {
 	return false
 }
 
+// MatchesAny reports whether an event on topic t, also published on also,
+// matches one of q's patterns.
+func (q Query) MatchesAny(t string, also []string) bool {
+	if q.Matches(t) {
+		return true
+	}
+	for _, a := range also {
+		if q.Matches(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // Limit returns the most entries one page of q holds: q.Max, or 64 when
 // it is zero or negative.
 func (q Query) Limit() int {

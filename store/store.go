@@ -114,8 +114,18 @@ type Entry struct {
 	ID ID
 	// Topic is the topic the event was published on.
 	Topic string
-	// Event is the event as published. Its ID field is empty: the entry's
-	// ID is the event's ID on the wire.
+	// Also are more topics the event was published on (Mercure's
+	// alternate topics): it matches a subscription or a query when Topic
+	// or one of these does. Usually none. It is kept under Topic's
+	// retention policy: a Read finds it through Also only in the histories
+	// of the policies that can hold the query's patterns.
+	Also []string
+	// Private marks an event that only subscriptions allowed to see it
+	// receive (Mercure's private updates); the hub decides who is.
+	Private bool
+	// Event is the event as published. Its ID field is the publisher's own
+	// ID for it, if it gave one (Mercure's id), and usually empty: the
+	// entry's ID is the event's ID on the wire.
 	Event sse.Event
 	// Time is when the log stored the event.
 	Time time.Time
@@ -135,8 +145,10 @@ type Entry struct {
 // early by the caller (break); it holds no lock while it yields. Read holds
 // no lock or transaction between calls.
 type Log interface {
-	// Append stores ev (its ID field is ignored) on topic, assigns it the
-	// next ID and returns the stored entry. Once Append returns nil, the
+	// Append stores e (its ID and Time are ignored) under the retention
+	// policy of e.Topic, assigns it the next ID and the time, and returns
+	// the stored entry; Also, Private and the event's own ID are kept with
+	// it. Once Append returns nil, the
 	// entry is visible to Read (if its policy keeps any history) and
 	// Follow and, for a durable log, stored as durably as the log
 	// promises. When followers on this node are so far behind that the
@@ -144,7 +156,7 @@ type Log interface {
 	// first, it returns an error wrapping [ErrBusy] and stores nothing. An
 	// unreachable backing service gives an error wrapping
 	// [ErrUnavailable].
-	Append(ctx context.Context, topic string, ev sse.Event) (Entry, error)
+	Append(ctx context.Context, e Entry) (Entry, error)
 
 	// Read returns a page of history for replay: at most q.Max kept
 	// entries after the one with ID after whose topics match one of

@@ -370,8 +370,8 @@ func eventData(ev sse.Event, format string) (any, error) {
 // when dispatch is behind (store.ErrBusy).
 type busyLog struct{ *memory.Log }
 
-func (busyLog) Append(ctx context.Context, topic string, ev sse.Event) (store.Entry, error) {
-	return store.Entry{}, fmt.Errorf("busy log: append to %q: %w", topic, store.ErrBusy)
+func (busyLog) Append(ctx context.Context, e store.Entry) (store.Entry, error) {
+	return store.Entry{}, fmt.Errorf("busy log: append to %q: %w", e.Topic, store.ErrBusy)
 }
 
 const testAuthSecret = "openapi-test-secret-0123456789abcdef"

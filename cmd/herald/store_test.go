@@ -143,7 +143,7 @@ func TestHistoryOpenKeepsPolicies(t *testing.T) {
 			ctx := context.Background()
 			for i := range 5 {
 				for _, topic := range []string{"t", "busy/x", "live/x"} {
-					if _, err := h.Append(ctx, topic, sse.Event{Data: topic + fmt.Sprint(i)}); err != nil {
+					if _, err := h.Append(ctx, store.Entry{Topic: topic, Event: sse.Event{Data: topic + fmt.Sprint(i)}}); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -14,7 +14,6 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/heraldsse/herald/internal/wake"
-	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
 )
 
@@ -130,9 +129,8 @@ type Log struct {
 
 // request is one Append waiting for its batch to commit.
 type request struct {
-	topic    string
-	policy   int // index in Log.policies
-	ev       sse.Event
+	in       store.Entry // what Append was given
+	policy   int         // index in Log.policies
 	entry    store.Entry
 	err      error
 	taken    bool          // by the batcher; guarded by Log.mu
@@ -215,12 +213,12 @@ func Open(path string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Append stores ev on topic as the next entry and returns it, once the
-// transaction holding it has been committed and synced to disk. The entry's
-// Event has an empty ID (its ID is the entry's ID); its Time is the log's
-// clock when its batch was committed, never earlier than the entry before.
+// Append stores e as the next entry and returns it, once the transaction
+// holding it has been committed and synced to disk, with its ID and its
+// Time: the log's clock when its batch was committed, never earlier than
+// the entry before.
 // Concurrent appends share transactions (see [Options.MaxBatch]). The
-// policy of topic keeps the entry, and the same transaction deletes that
+// policy of e.Topic keeps the entry, and the same transaction deletes that
 // policy's oldest entries beyond its MaxEntries; a policy of size zero
 // keeps nothing. Followers are woken with non-blocking sends.
 //
@@ -232,15 +230,15 @@ func Open(path string, opts Options) (*Log, error) {
 // for the commit. It returns an error wrapping [store.ErrClosed] after
 // [Log.Close], and an error from bbolt when the commit fails, in which case
 // nothing of that batch is stored.
-func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Entry, error) {
+func (l *Log) Append(ctx context.Context, in store.Entry) (store.Entry, error) {
+	topic := in.Topic
 	if err := ctx.Err(); err != nil {
 		return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, err)
 	}
 	if err := l.transport.Reserve(ctx); err != nil {
 		return store.Entry{}, fmt.Errorf("bolt: append to %q: %w", topic, err)
 	}
-	ev.ID = ""
-	r := &request{topic: topic, policy: l.retention.PolicyFor(topic), ev: ev, done: make(chan struct{})}
+	r := &request{in: in, policy: l.retention.PolicyFor(topic), done: make(chan struct{})}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -373,7 +371,8 @@ func (l *Log) commit(batch []*request) {
 		arena := l.arena[:0]
 		for _, r := range batch {
 			seq++
-			r.entry = store.Entry{ID: store.ID{Major: l.epoch, Minor: seq}, Topic: r.topic, Event: r.ev}
+			r.entry = r.in
+			r.entry.ID = store.ID{Major: l.epoch, Minor: seq}
 			p := &l.policies[r.policy]
 			b, err := p.bucket(tx)
 			if err != nil {
@@ -391,7 +390,7 @@ func (l *Log) commit(batch []*request) {
 			arena = appendKey(arena, seq)
 			k := arena[start:len(arena):len(arena)]
 			start = len(arena)
-			arena = appendValue(arena, r.topic, r.ev, nanos)
+			arena = appendValue(arena, r.in, nanos)
 			if err := b.Put(k, arena[start:len(arena):len(arena)]); err != nil {
 				return fmt.Errorf("put entry %d-%d: %w", l.epoch, seq, err)
 			}

@@ -87,7 +87,7 @@ func appendData(t testing.TB, l *bolt.Log, data ...string) []store.Entry {
 	t.Helper()
 	entries := make([]store.Entry, len(data))
 	for i, d := range data {
-		e, err := l.Append(context.Background(), "t", sse.Event{Data: d})
+		e, err := l.Append(context.Background(), store.Entry{Topic: "t", Event: sse.Event{Data: d}})
 		if err != nil {
 			t.Fatalf("Append(%q): %v", d, err)
 		}
@@ -236,7 +236,7 @@ func TestAgePerPolicy(t *testing.T) {
 	}, CleanupInterval: time.Hour}, c.Now))
 	var all []store.Entry
 	for _, topic := range []string{"stocks/a", "chat/a", "news/a"} {
-		e, err := l.Append(t.Context(), topic, sse.Event{Data: topic})
+		e, err := l.Append(t.Context(), store.Entry{Topic: topic, Event: sse.Event{Data: topic}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +268,7 @@ func TestReopenWithOtherPolicies(t *testing.T) {
 	var chat, stocks []store.Entry
 	for i := range 10 {
 		for _, topic := range []string{"chat/a", "stocks/b", "system/c"} {
-			e, err := first.Append(t.Context(), topic, sse.Event{Data: strconv.Itoa(i)})
+			e, err := first.Append(t.Context(), store.Entry{Topic: topic, Event: sse.Event{Data: strconv.Itoa(i)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -377,7 +377,7 @@ func TestFileGrowthBounded(t *testing.T) {
 		for g := range 4 {
 			wg.Go(func() {
 				for range maxEntries / 4 {
-					if _, err := l.Append(ctx, "t/"+strconv.Itoa(g), sse.Event{Data: data}); err != nil {
+					if _, err := l.Append(ctx, store.Entry{Topic: "t/" + strconv.Itoa(g), Event: sse.Event{Data: data}}); err != nil {
 						t.Errorf("Append: %v", err)
 						return
 					}
@@ -423,7 +423,7 @@ func TestCloseWhileAppending(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				e, err := l.Append(context.Background(), "t", sse.Event{Data: fmt.Sprintf("%d/%d", g, i)})
+				e, err := l.Append(context.Background(), store.Entry{Topic: "t", Event: sse.Event{Data: fmt.Sprintf("%d/%d", g, i)}})
 				if err != nil {
 					if !errors.Is(err, store.ErrClosed) {
 						t.Errorf("Append while closing: %v, want nil or an error wrapping ErrClosed", err)
@@ -492,7 +492,7 @@ func TestHelperProcess(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				e, err := l.Append(context.Background(), "crash/"+strconv.Itoa(g), sse.Event{Data: strings.Repeat("d", i%300)})
+				e, err := l.Append(context.Background(), store.Entry{Topic: "crash/" + strconv.Itoa(g), Event: sse.Event{Data: strings.Repeat("d", i%300)}})
 				if err != nil {
 					fmt.Fprintln(os.Stderr, err)
 					os.Exit(2)
@@ -618,7 +618,7 @@ func benchmarkAppend(b *testing.B, opts bolt.Options, parallel bool) {
 	b.ReportAllocs()
 	if !parallel {
 		for b.Loop() {
-			if _, err := l.Append(ctx, "bench", ev); err != nil {
+			if _, err := l.Append(ctx, store.Entry{Topic: "bench", Event: ev}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -627,7 +627,7 @@ func benchmarkAppend(b *testing.B, opts bolt.Options, parallel bool) {
 	b.SetParallelism(16) // many publishers, as on a busy hub
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := l.Append(ctx, "bench", ev); err != nil {
+			if _, err := l.Append(ctx, store.Entry{Topic: "bench", Event: ev}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -664,7 +664,7 @@ func TestBatchDelay(t *testing.T) {
 		done := make(chan error, 4)
 		for i := range 4 {
 			go func() {
-				_, err := l.Append(context.Background(), "t", sse.Event{Data: strconv.Itoa(i)})
+				_, err := l.Append(context.Background(), store.Entry{Topic: "t", Event: sse.Event{Data: strconv.Itoa(i)}})
 				done <- err
 			}()
 		}
@@ -688,7 +688,7 @@ func TestBatchDelay(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() {
-			_, err := l.Append(ctx, "t", sse.Event{Data: "cancelled"})
+			_, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: "cancelled"}})
 			done <- err
 		}()
 		cancel()
@@ -712,7 +712,7 @@ func TestBatchDelay(t *testing.T) {
 		done := make(chan store.Entry, 3)
 		for i := range 3 {
 			go func() {
-				e, err := l.Append(context.Background(), "t", sse.Event{Data: strconv.Itoa(i)})
+				e, err := l.Append(context.Background(), store.Entry{Topic: "t", Event: sse.Event{Data: strconv.Itoa(i)}})
 				if err != nil {
 					t.Errorf("Append waiting when Close was called: %v", err)
 				}

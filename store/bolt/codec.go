@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
 )
 
 // formatVersion is the first byte of every stored value (and was the meta
 // bucket's version in layout 1; layout.go has the file's layout). A value
 // written by a later, incompatible version is refused instead of misread.
-const formatVersion = 1
+const formatVersion = 2
+
+// formatV1 is the value format before entries had alternate topics, a
+// private flag and their publisher's ID: still read, never written.
+const formatV1 = 1
 
 // timeSize is where an encoded value's fields after the time begin: the
 // version byte, then the time as 8 bytes, so retention can read an entry's
@@ -26,7 +29,12 @@ const timeSize = 1 + 8
 //	retry    varint, nanoseconds
 //	topic    uvarint length, bytes
 //	type     uvarint length, bytes
+//	id       uvarint length, bytes: the publisher's own ID, usually empty
+//	flags    1 byte: 1 when the entry is private
+//	also     uvarint count, then each topic as uvarint length, bytes
 //	data     the rest
+//
+// Format 1 had no id, flags or also.
 //
 // The key is the entry's Minor as 8 big-endian bytes, so keys sort in log
 // order.
@@ -44,22 +52,36 @@ func keySeq(k []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(k), nil
 }
 
-// appendValue appends the stored form of an entry's topic, event and time
-// (in Unix nanoseconds) to dst. The event's ID is not stored.
-func appendValue(dst []byte, topic string, ev sse.Event, nanos int64) []byte {
+// appendValue appends the stored form of e, its time being nanos (Unix
+// nanoseconds), to dst. Its log ID is the key, not stored here.
+func appendValue(dst []byte, e store.Entry, nanos int64) []byte {
+	ev := e.Event
 	dst = append(dst, formatVersion)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(nanos))
 	dst = binary.AppendVarint(dst, int64(ev.Retry))
-	dst = binary.AppendUvarint(dst, uint64(len(topic)))
-	dst = append(dst, topic...)
-	dst = binary.AppendUvarint(dst, uint64(len(ev.Type)))
-	dst = append(dst, ev.Type...)
+	dst = appendString(dst, e.Topic)
+	dst = appendString(dst, ev.Type)
+	dst = appendString(dst, ev.ID)
+	var flags byte
+	if e.Private {
+		flags |= 1
+	}
+	dst = append(dst, flags)
+	dst = binary.AppendUvarint(dst, uint64(len(e.Also)))
+	for _, t := range e.Also {
+		dst = appendString(dst, t)
+	}
 	return append(dst, ev.Data...)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
 }
 
 // valueNanos returns the time, in Unix nanoseconds, of a stored value.
 func valueNanos(v []byte) (int64, error) {
-	if len(v) < timeSize || v[0] != formatVersion {
+	if len(v) < timeSize || v[0] != formatVersion && v[0] != formatV1 {
 		return 0, fmt.Errorf("value of %d bytes has no version %d header: %w", len(v), formatVersion, ErrCorrupt)
 	}
 	return int64(binary.BigEndian.Uint64(v[1:timeSize])), nil
@@ -87,30 +109,69 @@ func decodeEntry(id store.ID, v []byte) (store.Entry, error) {
 	if !ok {
 		return store.Entry{}, fmt.Errorf("entry %v: bad event type: %w", id, ErrCorrupt)
 	}
-	return store.Entry{
-		ID:    id,
-		Topic: topic,
-		Event: sse.Event{Type: typ, Data: string(rest), Retry: time.Duration(retry)},
-		Time:  time.Unix(0, nanos),
-	}, nil
+	e := store.Entry{ID: id, Topic: topic, Time: time.Unix(0, nanos)}
+	e.Event.Type, e.Event.Retry = typ, time.Duration(retry)
+	if v[0] != formatV1 {
+		if e.Event.ID, rest, ok = cutString(rest); !ok {
+			return store.Entry{}, fmt.Errorf("entry %v: bad own ID: %w", id, ErrCorrupt)
+		}
+		if e.Private, e.Also, rest, ok = cutFlagsAlso(rest); !ok {
+			return store.Entry{}, fmt.Errorf("entry %v: bad flags or topics: %w", id, ErrCorrupt)
+		}
+	}
+	e.Event.Data = string(rest)
+	return e, nil
 }
 
-// valueTopic returns the topic of a stored value, without decoding the
-// rest.
-func valueTopic(v []byte) (string, error) {
+// valueTopics returns the topic of a stored value and the more topics it
+// was published on, without decoding the rest.
+func valueTopics(v []byte) (string, []string, error) {
 	if _, err := valueNanos(v); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	rest := v[timeSize:]
 	_, n := binary.Varint(rest)
 	if n <= 0 {
-		return "", fmt.Errorf("bad retry: %w", ErrCorrupt)
+		return "", nil, fmt.Errorf("bad retry: %w", ErrCorrupt)
 	}
-	t, _, ok := cutString(rest[n:])
+	t, rest, ok := cutString(rest[n:])
 	if !ok {
-		return "", fmt.Errorf("bad topic: %w", ErrCorrupt)
+		return "", nil, fmt.Errorf("bad topic: %w", ErrCorrupt)
 	}
-	return t, nil
+	if v[0] == formatV1 {
+		return t, nil, nil
+	}
+	var also []string
+	for range 2 { // the type, then the own ID
+		if _, rest, ok = cutString(rest); !ok {
+			return "", nil, fmt.Errorf("bad type or own ID: %w", ErrCorrupt)
+		}
+	}
+	if _, also, _, ok = cutFlagsAlso(rest); !ok {
+		return "", nil, fmt.Errorf("bad flags or topics: %w", ErrCorrupt)
+	}
+	return t, also, nil
+}
+
+// cutFlagsAlso reads the flags byte and the alternate topics from b.
+func cutFlagsAlso(b []byte) (private bool, also []string, rest []byte, ok bool) {
+	if len(b) == 0 {
+		return false, nil, b, false
+	}
+	private, b = b[0]&1 != 0, b[1:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return false, nil, b, false
+	}
+	b = b[k:]
+	for range n {
+		var t string
+		if t, b, ok = cutString(b); !ok {
+			return false, nil, b, false
+		}
+		also = append(also, t)
+	}
+	return private, also, b, true
 }
 
 // cutString reads a uvarint length and that many bytes from b.

@@ -30,7 +30,7 @@ func ExampleOpen() {
 	}
 	var last store.ID
 	for _, data := range []string{"hello", "world"} {
-		e, err := l.Append(ctx, "chat/lobby", sse.Event{Type: "message", Data: data})
+		e, err := l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: sse.Event{Type: "message", Data: data}})
 		if err != nil {
 			fmt.Println(err)
 			return
@@ -47,7 +47,7 @@ func ExampleOpen() {
 		return
 	}
 	defer l.Close()
-	if _, err := l.Append(ctx, "chat/lobby", sse.Event{Type: "message", Data: "again"}); err != nil {
+	if _, err := l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: sse.Event{Type: "message", Data: "again"}}); err != nil {
 		fmt.Println(err)
 		return
 	}

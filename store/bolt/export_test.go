@@ -7,6 +7,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/heraldsse/herald/sse"
+	"github.com/heraldsse/herald/store"
 )
 
 // Cleanup runs one cleanup pass now, as the background cleanup does, and
@@ -66,7 +67,7 @@ func WriteLayout1(path string, epoch, first, head uint64, topics []string, nanos
 			return err
 		}
 		for seq := first; seq <= head; seq++ {
-			v := appendValue(nil, topics[int(seq)%len(topics)], sseEvent(seq), nanos)
+			v := appendValue(nil, store.Entry{Topic: topics[int(seq)%len(topics)], Event: sseEvent(seq)}, nanos)
 			if err := events.Put(appendKey(nil, seq), v); err != nil {
 				return err
 			}

@@ -250,7 +250,7 @@ func (l *Log) refile(tx *bbolt.Tx, old []oldPolicy) error {
 			if err != nil {
 				return err
 			}
-			t, err := valueTopic(v)
+			t, _, err := valueTopics(v)
 			if err != nil {
 				return fmt.Errorf("entry %d-%d: %w", l.epoch, seq, err)
 			}

@@ -135,11 +135,11 @@ func (l *Log) read(tx *bbolt.Tx, after store.ID, q store.Query, holding []int) (
 			return page, nil
 		}
 		id := store.ID{Major: l.epoch, Minor: best.seq}
-		t, err := valueTopic(best.v)
+		t, also, err := valueTopics(best.v)
 		if err != nil {
 			return store.Page{}, fmt.Errorf("entry %v: %w", id, err)
 		}
-		if q.Matches(t) {
+		if q.MatchesAny(t, also) {
 			e, err := decodeEntry(id, best.v)
 			if err != nil {
 				return store.Page{}, err

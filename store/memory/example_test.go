@@ -21,11 +21,11 @@ func ExampleNew() {
 	defer l.Close()
 	ctx := context.Background()
 
-	hello, _ := l.Append(ctx, "chat/lobby", sse.Event{Data: "hello"})
+	hello, _ := l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: sse.Event{Data: "hello"}})
 	for _, price := range []string{"10", "11", "12", "13"} {
-		l.Append(ctx, "stocks/ACME", sse.Event{Data: price})
+		l.Append(ctx, store.Entry{Topic: "stocks/ACME", Event: sse.Event{Data: price}})
 	}
-	l.Append(ctx, "chat/lobby", sse.Event{Data: "again"})
+	l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: sse.Event{Data: "again"}})
 
 	// A chat client that saw "hello" reconnects with its ID: the ticker's
 	// noise cost it nothing.
@@ -60,10 +60,10 @@ func ExampleLog_Follow() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	l.Append(ctx, "tasks/1", sse.Event{Data: `{"progress":0}`}) // before Follow: not followed
-	updates := l.Follow(ctx)                                    // the starting point is fixed here
-	l.Append(ctx, "tasks/1", sse.Event{Data: `{"progress":50}`})
-	l.Append(ctx, "tasks/1", sse.Event{Data: `{"progress":100}`})
+	l.Append(ctx, store.Entry{Topic: "tasks/1", Event: sse.Event{Data: `{"progress":0}`}}) // before Follow: not followed
+	updates := l.Follow(ctx)                                                               // the starting point is fixed here
+	l.Append(ctx, store.Entry{Topic: "tasks/1", Event: sse.Event{Data: `{"progress":50}`}})
+	l.Append(ctx, store.Entry{Topic: "tasks/1", Event: sse.Event{Data: `{"progress":100}`}})
 
 	for e, err := range updates {
 		if err != nil {

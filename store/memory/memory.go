@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/heraldsse/herald/internal/wake"
-	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
 )
 
@@ -121,9 +120,9 @@ func New(opts Options) *Log {
 	return l
 }
 
-// Append stores ev on topic as the next entry and returns it. The entry's
-// Event has an empty ID (its ID is the entry's ID) and its Time is the
-// log's clock at the moment of the append. The policy of topic keeps it in
+// Append stores e as the next entry and returns it, with its ID and its
+// Time, the log's clock at the moment of the append. The policy of e.Topic
+// keeps it in
 // its ring, evicting that ring's oldest entry when it is full; every
 // running follower is woken with a non-blocking send.
 //
@@ -132,7 +131,8 @@ func New(opts Options) *Log {
 // [store.ErrBusy] and stores nothing. It returns an error wrapping
 // ctx.Err() without storing anything when ctx is already done, and an
 // error wrapping [store.ErrClosed] after [Log.Close].
-func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Entry, error) {
+func (l *Log) Append(ctx context.Context, in store.Entry) (store.Entry, error) {
+	topic := in.Topic
 	if l.invalid != nil {
 		return store.Entry{}, l.invalid
 	}
@@ -143,7 +143,6 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 	if err := l.transport.Reserve(ctx); err != nil {
 		return store.Entry{}, fmt.Errorf("memory: append to %q: %w", topic, err)
 	}
-	ev.ID = ""
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -154,7 +153,8 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 	// order, which age eviction relies on.
 	now := l.now()
 	l.head++
-	e := store.Entry{ID: store.ID{Major: l.epoch, Minor: l.head}, Topic: topic, Event: ev, Time: now}
+	e := in
+	e.ID, e.Time = store.ID{Major: l.epoch, Minor: l.head}, now
 	for i := range l.histories {
 		l.histories[i].expire(now)
 	}
@@ -282,7 +282,7 @@ func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (page sto
 		e := l.histories[holding[best]].at(next[best])
 		next[best]++
 		page.Next = e.ID
-		if q.Matches(e.Topic) {
+		if q.MatchesAny(e.Topic, e.Also) {
 			page.Entries = append(page.Entries, *e)
 		}
 	}

@@ -69,7 +69,7 @@ func appendData(t *testing.T, l *memory.Log, data ...string) []store.Entry {
 	t.Helper()
 	entries := make([]store.Entry, len(data))
 	for i, d := range data {
-		e, err := l.Append(t.Context(), "t", sse.Event{Data: d})
+		e, err := l.Append(t.Context(), store.Entry{Topic: "t", Event: sse.Event{Data: d}})
 		if err != nil {
 			t.Fatalf("Append(%q): %v", d, err)
 		}
@@ -223,7 +223,7 @@ func TestAgePerPolicy(t *testing.T) {
 		MaxAge:   time.Hour,
 	}}, c.Now))
 	for _, topic := range []string{"stocks/a", "chat/a", "news/a"} {
-		if _, err := l.Append(t.Context(), topic, sse.Event{Data: topic}); err != nil {
+		if _, err := l.Append(t.Context(), store.Entry{Topic: topic, Event: sse.Event{Data: topic}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -341,7 +341,7 @@ func TestInvalidRetention(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := memory.New(memory.Options{Retention: tc.r})
 			defer l.Close()
-			_, appendErr := l.Append(t.Context(), "x", sse.Event{})
+			_, appendErr := l.Append(t.Context(), store.Entry{Topic: "x", Event: sse.Event{}})
 			_, readErr := l.Read(t.Context(), store.ID{}, store.Query{Patterns: []string{"**"}})
 			var followErr error
 			for _, err := range l.Follow(t.Context()) {
@@ -417,7 +417,7 @@ func TestAppendDoesNotAllocate(t *testing.T) {
 	ev := sse.Event{Type: "message", Data: "hello"}
 	for _, topic := range []string{"chat/lobby", "stocks/ACME", "system/metrics"} {
 		if n := testing.AllocsPerRun(1000, func() {
-			if _, err := l.Append(ctx, topic, ev); err != nil {
+			if _, err := l.Append(ctx, store.Entry{Topic: topic, Event: ev}); err != nil {
 				t.Fatal(err)
 			}
 		}); n != 0 {
@@ -446,7 +446,7 @@ func BenchmarkAppend(b *testing.B) {
 		ctx := b.Context()
 		b.ReportAllocs()
 		for b.Loop() {
-			l.Append(ctx, "chat/lobby", benchEvent)
+			l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: benchEvent})
 		}
 	})
 	b.Run("policies=demo", func(b *testing.B) {
@@ -455,7 +455,7 @@ func BenchmarkAppend(b *testing.B) {
 		ctx := b.Context()
 		b.ReportAllocs()
 		for b.Loop() {
-			l.Append(ctx, "news/today", benchEvent) // no pattern matches: the longest lookup
+			l.Append(ctx, store.Entry{Topic: "news/today", Event: benchEvent}) // no pattern matches: the longest lookup
 		}
 	})
 	b.Run("followers=1", func(b *testing.B) {
@@ -470,7 +470,7 @@ func BenchmarkAppend(b *testing.B) {
 		})
 		b.ReportAllocs()
 		for b.Loop() {
-			l.Append(ctx, "chat/lobby", benchEvent)
+			l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: benchEvent})
 		}
 		cancel()
 		wg.Wait()
@@ -482,7 +482,7 @@ func BenchmarkAppend(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				l.Append(ctx, "chat/lobby", benchEvent)
+				l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: benchEvent})
 			}
 		})
 	})
@@ -520,9 +520,9 @@ func BenchmarkFollow(b *testing.B) {
 			// b.N rather than b.Loop: the timing must include the followers
 			// draining after the last append, which b.Loop would leave out.
 			for range b.N {
-				l.Append(ctx, "chat/lobby", benchEvent)
+				l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: benchEvent})
 			}
-			l.Append(ctx, "stop", benchEvent)
+			l.Append(ctx, store.Entry{Topic: "stop", Event: benchEvent})
 			wg.Wait()
 			if got := delivered.Load(); got != int64(b.N*followers) {
 				b.Fatalf("delivered %d of %d", got, b.N*followers)
@@ -546,7 +546,7 @@ func BenchmarkFollow(b *testing.B) {
 		})
 		b.ReportAllocs()
 		for b.Loop() {
-			l.Append(ctx, "chat/lobby", benchEvent)
+			l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: benchEvent})
 			<-got
 		}
 		cancel()
@@ -572,8 +572,8 @@ func BenchmarkRead(b *testing.B) {
 			defer l.Close()
 			ctx := b.Context()
 			for i := range store.DefaultMaxEntries {
-				l.Append(ctx, "chat/lobby", benchEvent)
-				l.Append(ctx, "stocks/"+strconv.Itoa(i%20), benchEvent)
+				l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: benchEvent})
+				l.Append(ctx, store.Entry{Topic: "stocks/" + strconv.Itoa(i%20), Event: benchEvent})
 			}
 			q := store.Query{Patterns: []string{tc.pattern}}
 			b.ReportAllocs()

@@ -29,7 +29,7 @@ func ExampleNew() {
 	}
 	defer l.Close()
 
-	e, err := l.Append(ctx, "chat/lobby", sse.Event{Data: "hello"})
+	e, err := l.Append(ctx, store.Entry{Topic: "chat/lobby", Event: sse.Event{Data: "hello"}})
 	if err != nil {
 		log.Fatal(err)
 	}

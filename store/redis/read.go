@@ -228,7 +228,7 @@ func (r *pageReader) merge() bool {
 		e := best.buf[0]
 		best.buf = best.buf[1:]
 		r.page.Next = e.ID
-		if r.q.Matches(e.Topic) {
+		if r.q.MatchesAny(e.Topic, e.Also) {
 			r.page.Entries = append(r.page.Entries, e)
 		}
 	}

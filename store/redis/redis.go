@@ -15,7 +15,6 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
 )
 
@@ -58,6 +57,12 @@ const (
 	fieldType  = "type"
 	fieldData  = "data"
 	fieldRetry = "retry"
+	// fieldOwnID, fieldAlso and fieldPrivate hold what Mercure's updates
+	// add: the publisher's own ID, the alternate topics (joined by LF,
+	// which no topic holds) and "1" for a private update; absent otherwise.
+	fieldOwnID   = "id"
+	fieldAlso    = "also"
+	fieldPrivate = "private"
 	// fieldPrev holds the ID of the entry before this one ("0-0" for the
 	// first), so that the oldest entry kept tells which ID was trimmed
 	// last: Redis's max-deleted-entry-id counts XDEL only, not trimming.
@@ -383,9 +388,9 @@ func (l *Log) recordPolicies(ctx context.Context) error {
 	return nil
 }
 
-// Append adds ev (its ID ignored) on topic to the shared stream with XADD,
+// Append adds e (its ID and Time ignored) to the shared stream with XADD,
 // which assigns the ID, and with that ID to the history stream of the
-// topic's policy, trimming both, in one Lua script (one round trip); it
+// policy of e.Topic, trimming both, in one Lua script (one round trip); it
 // returns the stored entry: its ID is the stream ID and its Time the ID's
 // milliseconds. A policy of size zero keeps nothing, but its stream
 // remembers the newest ID, so a resume across it is told what it lost.
@@ -396,7 +401,8 @@ func (l *Log) recordPolicies(ctx context.Context) error {
 // nothing; Redis failing or unreachable gives an error wrapping
 // [store.ErrUnavailable] (the event may then be stored or not); after
 // [Log.Close], an error wrapping [store.ErrClosed].
-func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Entry, error) {
+func (l *Log) Append(ctx context.Context, in store.Entry) (store.Entry, error) {
+	topic, ev := in.Topic, in.Event
 	op := func() string { return fmt.Sprintf("append to %q", topic) }
 	if err := ctx.Err(); err != nil {
 		return store.Entry{}, fmt.Errorf("redis: %s: %w", op(), err)
@@ -404,7 +410,6 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 	if l.isClosed() {
 		return store.Entry{}, fmt.Errorf("redis: %s: %w", op(), store.ErrClosed)
 	}
-	ev.ID = ""
 	h := &l.histories[l.retention.PolicyFor(topic)]
 	trim := "~"
 	if !l.approx {
@@ -423,6 +428,15 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 	if ev.Retry != 0 {
 		args = append(args, fieldRetry, formatRetry(ev.Retry))
 	}
+	if ev.ID != "" {
+		args = append(args, fieldOwnID, ev.ID)
+	}
+	if len(in.Also) > 0 {
+		args = append(args, fieldAlso, strings.Join(in.Also, "\n"))
+	}
+	if in.Private {
+		args = append(args, fieldPrivate, "1")
+	}
 	raw, err := appendScript.Run(ctx, l.rdb, []string{l.stream, h.key}, args...).Text()
 	if err != nil {
 		return store.Entry{}, l.fail(op(), err)
@@ -431,7 +445,9 @@ func (l *Log) Append(ctx context.Context, topic string, ev sse.Event) (store.Ent
 	if err != nil {
 		return store.Entry{}, fmt.Errorf("redis: %s: XADD returned %q: %w", op(), raw, err)
 	}
-	return store.Entry{ID: id, Topic: topic, Event: ev, Time: idTime(id)}, nil
+	e := in
+	e.ID, e.Time = id, idTime(id)
+	return e, nil
 }
 
 // Ping sends PING to Redis. It returns an error wrapping
@@ -581,6 +597,11 @@ func decode(m goredis.XMessage) (store.Entry, error) {
 	e := store.Entry{ID: id, Topic: str(fieldTopic), Time: idTime(id)}
 	e.Event.Type = str(fieldType)
 	e.Event.Data = str(fieldData)
+	e.Event.ID = str(fieldOwnID)
+	if a := str(fieldAlso); a != "" {
+		e.Also = strings.Split(a, "\n")
+	}
+	e.Private = str(fieldPrivate) == "1"
 	if r := str(fieldRetry); r != "" {
 		if e.Event.Retry, err = parseRetry(r); err != nil {
 			return store.Entry{}, fmt.Errorf("stream entry %s: field %s: %w", m.ID, fieldRetry, err)

@@ -100,7 +100,7 @@ func TestRetentionByAge(t *testing.T) {
 	addr := testenv.StartRedis(t)
 	l := newLog(t, addr, redis.WithExactTrim(redis.Options{Retention: store.Retention{MaxAge: 50 * time.Millisecond}}))
 	ctx := t.Context()
-	old, err := l.Append(ctx, "t", sse.Event{Data: "old"})
+	old, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: "old"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestRetentionByAge(t *testing.T) {
 	deadline := time.Now().Add(wait)
 	var last store.Entry
 	for {
-		if last, err = l.Append(ctx, "t", sse.Event{Data: "new"}); err != nil {
+		if last, err = l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: "new"}}); err != nil {
 			t.Fatal(err)
 		}
 		if last.Time.Sub(old.Time) > 200*time.Millisecond {
@@ -200,7 +200,7 @@ func TestTwoNodes(t *testing.T) {
 	fa := startFollow(t, a)
 	var want []store.Entry
 	for i := range 300 {
-		e, err := a.Append(t.Context(), "chat/"+strconv.Itoa(i%3), sse.Event{Data: strconv.Itoa(i)})
+		e, err := a.Append(t.Context(), store.Entry{Topic: "chat/" + strconv.Itoa(i%3), Event: sse.Event{Data: strconv.Itoa(i)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +209,7 @@ func TestTwoNodes(t *testing.T) {
 	checkSame(t, "Follow on node B of appends on node A", fb.take(t, len(want)), want)
 	checkSame(t, "Follow on node A of its own appends", fa.take(t, len(want)), want)
 	// Exactly once: the next entry B yields is one appended on B now.
-	e, err := b.Append(t.Context(), "chat/0", sse.Event{Data: "sentinel"})
+	e, err := b.Append(t.Context(), store.Entry{Topic: "chat/0", Event: sse.Event{Data: "sentinel"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestRedisRestart(t *testing.T) {
 	var acked []store.Entry
 	appendOK := func(data string) {
 		t.Helper()
-		e, err := l.Append(ctx, "t", sse.Event{Data: data})
+		e, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: data}})
 		if err != nil {
 			t.Fatalf("Append(%q) with Redis up: %v", data, err)
 		}
@@ -267,7 +267,7 @@ func TestRedisRestart(t *testing.T) {
 				return
 			default:
 			}
-			e, err := l.Append(context.Background(), "t", sse.Event{Data: "across/" + strconv.Itoa(i)})
+			e, err := l.Append(context.Background(), store.Entry{Topic: "t", Event: sse.Event{Data: "across/" + strconv.Itoa(i)}})
 			switch {
 			case err == nil:
 				r.acked = append(r.acked, e)
@@ -281,7 +281,7 @@ func TestRedisRestart(t *testing.T) {
 
 	srv.Stop()
 	for i := range 5 {
-		_, err := l.Append(ctx, "t", sse.Event{Data: "during/" + strconv.Itoa(i)})
+		_, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: "during/" + strconv.Itoa(i)}})
 		if !errors.Is(err, store.ErrUnavailable) {
 			t.Fatalf("Append with Redis down = %v, want an error wrapping ErrUnavailable", err)
 		}
@@ -364,7 +364,7 @@ func TestStreamEmptied(t *testing.T) {
 	ctx := t.Context()
 	var entries []store.Entry
 	for i := range 3 {
-		e, err := l.Append(ctx, "t", sse.Event{Data: strconv.Itoa(i)})
+		e, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: strconv.Itoa(i)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +379,7 @@ func TestStreamEmptied(t *testing.T) {
 	if got, evicted, err := readAll(t, l, entries[2].ID); err != nil || evicted || len(got) != 0 {
 		t.Fatalf("Read(newest, trimmed %v) on an emptied history = %v, evicted %v, %v; want nothing", entries[2].ID, got, evicted, err)
 	}
-	e, err := l.Append(ctx, "t", sse.Event{Data: "next"})
+	e, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: "next"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,11 +432,11 @@ func TestPoliciesChange(t *testing.T) {
 	first := newLog(t, addr, redis.Options{Stream: stream, Retention: store.Retention{
 		Policies: []store.Policy{{Pattern: "stocks/**", MaxEntries: 100}},
 	}})
-	before, err := first.Append(ctx, "chat/a", sse.Event{Data: "before"})
+	before, err := first.Append(ctx, store.Entry{Topic: "chat/a", Event: sse.Event{Data: "before"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := first.Append(ctx, "stocks/a", sse.Event{Data: "tick"}); err != nil {
+	if _, err := first.Append(ctx, store.Entry{Topic: "stocks/a", Event: sse.Event{Data: "tick"}}); err != nil {
 		t.Fatal(err)
 	}
 	_, oldHistories, _ := first.Keys()
@@ -454,7 +454,7 @@ func TestPoliciesChange(t *testing.T) {
 	if n, err := rdb.Exists(ctx, oldHistories[0]).Result(); err != nil || n != 0 {
 		t.Errorf("the history of the dropped policy stocks/** exists (%d, %v), want it deleted", n, err)
 	}
-	after, err := l.Append(ctx, "chat/a", sse.Event{Data: "after"})
+	after, err := l.Append(ctx, store.Entry{Topic: "chat/a", Event: sse.Event{Data: "after"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func TestSingleStreamDeployment(t *testing.T) {
 		old = append(old, id)
 	}
 	l := newLog(t, addr, redis.Options{Stream: stream})
-	e, err := l.Append(ctx, "chat/a", sse.Event{Data: "new"})
+	e, err := l.Append(ctx, store.Entry{Topic: "chat/a", Event: sse.Event{Data: "new"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +529,7 @@ func TestFollowCalledWhileDown(t *testing.T) {
 	deadline := time.After(wait)
 	var first store.Entry
 	for first.ID.IsZero() {
-		e, err := l.Append(t.Context(), "t", sse.Event{Data: "probe"})
+		e, err := l.Append(t.Context(), store.Entry{Topic: "t", Event: sse.Event{Data: "probe"}})
 		if err != nil {
 			t.Fatalf("Append after Redis came back: %v", err)
 		}
@@ -542,7 +542,7 @@ func TestFollowCalledWhileDown(t *testing.T) {
 	}
 	var want []store.Entry
 	for i := range 20 {
-		e, err := l.Append(t.Context(), "t", sse.Event{Data: strconv.Itoa(i)})
+		e, err := l.Append(t.Context(), store.Entry{Topic: "t", Event: sse.Event{Data: strconv.Itoa(i)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -564,7 +564,7 @@ func TestCloseInterruptsFollow(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	l := newLog(t, addr, redis.Options{Client: rdb, Block: time.Minute})
 	f := startFollow(t, l)
-	e, err := l.Append(t.Context(), "t", sse.Event{Data: "x"})
+	e, err := l.Append(t.Context(), store.Entry{Topic: "t", Event: sse.Event{Data: "x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,7 +626,7 @@ func BenchmarkAppend(b *testing.B) {
 			ev := sse.Event{Type: "message", Data: strings.Repeat("x", 100)}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := l.Append(ctx, bc.topic, ev); err != nil {
+				if _, err := l.Append(ctx, store.Entry{Topic: bc.topic, Event: ev}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -654,7 +654,7 @@ func BenchmarkRead(b *testing.B) {
 			ev := sse.Event{Data: strings.Repeat("x", 200)}
 			for i := range 1000 {
 				for _, topic := range []string{"chat/lobby", "stocks/" + strconv.Itoa(i%20)} {
-					if _, err := l.Append(ctx, topic, ev); err != nil {
+					if _, err := l.Append(ctx, store.Entry{Topic: topic, Event: ev}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -679,7 +679,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 	b.SetParallelism(8) // 8 publishers per CPU, each on its own connection
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := l.Append(context.Background(), "bench", ev); err != nil {
+			if _, err := l.Append(context.Background(), store.Entry{Topic: "bench", Event: ev}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -702,7 +702,7 @@ func BenchmarkPublishToFollow(b *testing.B) {
 	var total time.Duration
 	for b.Loop() {
 		start := time.Now()
-		e, err := pub.Append(ctx, "bench", ev)
+		e, err := pub.Append(ctx, store.Entry{Topic: "bench", Event: ev})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -53,7 +53,7 @@ type appendResult struct {
 func appendAsync(ctx context.Context, l store.Log, data string) <-chan appendResult {
 	ch := make(chan appendResult, 1)
 	go func() {
-		e, err := l.Append(ctx, "t", sse.Event{Data: data})
+		e, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: data}})
 		ch <- appendResult{e, err}
 	}()
 	return ch
@@ -123,7 +123,7 @@ func testAppendDeadline(t *testing.T, l store.Log, maxLag int) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := l.Append(ctx, "t", sse.Event{Data: "late"})
+	_, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: "late"}})
 	if !errors.Is(err, store.ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Append with a deadline and a stalled follower = %v; want ErrBusy and DeadlineExceeded", err)
 	}

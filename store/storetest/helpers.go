@@ -53,7 +53,7 @@ func appendAll(t *testing.T, l store.Log, topic string, events ...sse.Event) []s
 	r := within(t, fmt.Sprintf("Append of %d entries to %q", len(events), topic), func() result {
 		entries := make([]store.Entry, 0, len(events))
 		for i, ev := range events {
-			e, err := l.Append(ctx, topic, ev)
+			e, err := l.Append(ctx, store.Entry{Topic: topic, Event: ev})
 			if err != nil {
 				return result{entries, fmt.Errorf("Append(%q, %+v), #%d: %w", topic, ev, i, err)}
 			}
@@ -86,7 +86,7 @@ func appendConcurrently(t *testing.T, l store.Log, topic, prefix string, n int) 
 		for w := range workers {
 			wg.Go(func() {
 				for i := w; i < n; i += workers {
-					e, err := l.Append(ctx, topic, sse.Event{Data: prefix + "/" + strconv.Itoa(i)})
+					e, err := l.Append(ctx, store.Entry{Topic: topic, Event: sse.Event{Data: prefix + "/" + strconv.Itoa(i)}})
 					mu.Lock()
 					if err != nil && r.err == nil {
 						r.err = fmt.Errorf("Append(%q), #%d: %w", topic, i, err)
@@ -172,7 +172,7 @@ func checkPage(t *testing.T, after store.ID, q store.Query, page store.Page) {
 			t.Fatalf("%s: entry %d has ID %v, not after %v", what, i, e.ID, prev)
 		case e.ID.Compare(page.Next) > 0:
 			t.Fatalf("%s: entry %d has ID %v, after the page's Next %v", what, i, e.ID, page.Next)
-		case !q.Matches(e.Topic):
+		case !q.MatchesAny(e.Topic, e.Also):
 			t.Fatalf("%s: entry %d is on %q, which no pattern matches", what, i, e.Topic)
 		}
 		prev = e.ID
@@ -195,11 +195,12 @@ func kept(t *testing.T, l store.Log, after store.ID, patterns ...string) []store
 
 // same reports whether two entries are the same stored entry.
 func same(a, b store.Entry) bool {
-	return a.ID == b.ID && a.Topic == b.Topic && a.Event == b.Event && a.Time.Equal(b.Time)
+	return a.ID == b.ID && a.Topic == b.Topic && a.Event == b.Event && a.Time.Equal(b.Time) &&
+		a.Private == b.Private && slices.Equal(a.Also, b.Also)
 }
 
 func show(e store.Entry) string {
-	return fmt.Sprintf("{%v %q %+v %v}", e.ID, e.Topic, e.Event, e.Time)
+	return fmt.Sprintf("{%v %q also %q private %v %+v %v}", e.ID, e.Topic, e.Also, e.Private, e.Event, e.Time)
 }
 
 // checkEntries fails the test unless got and want hold the same entries in

@@ -44,6 +44,7 @@ func Run(t *testing.T, newLog func(t *testing.T) store.Log) {
 	}{
 		{"append_assigns_increasing_parseable_ids", testIDs},
 		{"append_returns_entry_as_stored", testAppendEntry},
+		{"entries_keep_their_alternate_topics_privacy_and_own_id", testEntryExtras},
 		{"append_with_done_context_stores_nothing", testAppendDoneContext},
 		{"read_zero_gives_everything_in_order_whatever_the_page_size", testReadZero},
 		{"read_after_id_gives_exactly_the_entries_after_it", testReadAfterID},
@@ -123,7 +124,7 @@ var events = []struct {
 	{"chat/lobby", sse.Event{Data: "hello"}},
 	{"chat/lobby", sse.Event{Type: "message", Data: "two\nlines"}},
 	{"tasks/42", sse.Event{Type: "progress", Data: `{"status":"running","progress":50}`, Retry: 3 * time.Second}},
-	{"a/b/c", sse.Event{ID: "set-by-publisher", Type: "update", Data: "the ID is dropped"}},
+	{"a/b/c", sse.Event{ID: "set-by-publisher", Type: "update", Data: "the publisher's ID is kept"}},
 	{"chat/lobby", sse.Event{}},
 	{"intl/ü", sse.Event{Type: "grüße", Data: "héllo, 世界 🎉\r\ncr lf\rcr"}},
 	{"bytes", sse.Event{Data: "nul\x00inside"}},
@@ -164,7 +165,6 @@ func testAppendEntry(t *testing.T, l store.Log) {
 	entries := appendEvents(t, l)
 	for i, e := range entries {
 		want := events[i].ev
-		want.ID = ""
 		if e.Topic != events[i].topic || e.Event != want {
 			t.Errorf("Append(%q, %+v) = %s, want topic %q and event %+v", events[i].topic, events[i].ev, show(e), events[i].topic, want)
 		}
@@ -178,7 +178,7 @@ func testAppendDoneContext(t *testing.T, l store.Log) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	it := within(t, "Append with a cancelled context", func() item {
-		e, err := l.Append(ctx, "t", sse.Event{Data: "never stored"})
+		e, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: "never stored"}})
 		return item{e, err}
 	})
 	if !errors.Is(it.err, context.Canceled) {
@@ -398,7 +398,7 @@ func testFollowConcurrent(t *testing.T, l store.Log) {
 		wg.Go(func() {
 			topic := "appender/" + strconv.Itoa(g)
 			for i := range each {
-				e, err := l.Append(context.Background(), topic, sse.Event{Data: strconv.Itoa(i)})
+				e, err := l.Append(context.Background(), store.Entry{Topic: topic, Event: sse.Event{Data: strconv.Itoa(i)}})
 				if err != nil {
 					errs[g] = fmt.Errorf("Append(%q, #%d): %w", topic, i, err)
 					return
@@ -528,7 +528,7 @@ func testFollowPaused(t *testing.T, l store.Log) {
 	go func() {
 		var entries []store.Entry
 		for i := range 300 {
-			e, err := l.Append(context.Background(), "t", sse.Event{Data: "during/" + strconv.Itoa(i)})
+			e, err := l.Append(context.Background(), store.Entry{Topic: "t", Event: sse.Event{Data: "during/" + strconv.Itoa(i)}})
 			if err != nil {
 				break
 			}
@@ -592,7 +592,7 @@ func testClosed(t *testing.T, l store.Log) {
 
 	ctx := t.Context()
 	err := within(t, "Append after Close", func() error {
-		_, err := l.Append(ctx, "t", sse.Event{Data: "late"})
+		_, err := l.Append(ctx, store.Entry{Topic: "t", Event: sse.Event{Data: "late"}})
 		return err
 	})
 	wantErr(t, "Append after Close", err, store.ErrClosed)
@@ -824,4 +824,34 @@ func ping(t *testing.T, p store.Pinger) error {
 	t.Helper()
 	ctx := t.Context()
 	return within(t, "Ping", func() error { return p.Ping(ctx) })
+}
+
+// testEntryExtras checks what Mercure's updates add to an entry: alternate
+// topics, a private flag and the publisher's own ID are kept, returned by
+// Append, Read and Follow alike, and a query matching only an alternate
+// topic finds the entry.
+func testEntryExtras(t *testing.T, l store.Log) {
+	f := startFollow(t, l)
+	in := []store.Entry{
+		{Topic: "m/a", Also: []string{"m/b", "m/c"}, Private: true, Event: sse.Event{ID: "urn:uuid:1", Type: "t", Data: "x"}},
+		{Topic: "m/b", Event: sse.Event{Data: "plain"}},
+		{Topic: "m/d", Also: []string{"m/e"}, Event: sse.Event{ID: "2"}},
+	}
+	var appended []store.Entry
+	for _, e := range in {
+		got, err := l.Append(t.Context(), e)
+		if err != nil {
+			t.Fatalf("Append(%s): %v", show(e), err)
+		}
+		want := e
+		want.ID, want.Time = got.ID, got.Time
+		if !same(got, want) {
+			t.Errorf("Append(%s) = %s, want it as given", show(e), show(got))
+		}
+		appended = append(appended, got)
+	}
+	checkEntries(t, "Follow", f.take(t, len(in)), appended)
+	checkEntries(t, "Read(zero, m/*)", kept(t, l, store.ID{}, "m/*"), appended)
+	checkEntries(t, "Read(zero, m/c), an alternate topic only", kept(t, l, store.ID{}, "m/c"), appended[:1])
+	checkEntries(t, "Read(zero, m/e)", kept(t, l, store.ID{}, "m/e"), appended[2:])
 }
