@@ -238,6 +238,14 @@ func (s *Stream) writeLocked(b []byte) error {
 	if err := s.rc.Flush(); err != nil {
 		return s.failLocked(err)
 	}
+	if s.opts.WriteTimeout > 0 {
+		// The deadline bounds this write only. Left set, it would end an
+		// idle HTTP/2 stream when it passed: net/http resets a stream whose
+		// write deadline passes, writing or not.
+		if err := s.rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return s.failLocked(err)
+		}
+	}
 	s.lastWrite = now
 	return nil
 }

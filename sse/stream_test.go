@@ -671,6 +671,9 @@ func TestStreamClose(t *testing.T) {
 // TestStreamWriteDeadline checks that every write is bounded by
 // WriteTimeout, and that the response's end, which net/http writes after
 // the handler returns, is bounded too.
+// TestStreamWriteDeadline checks that each write is bounded by the write
+// timeout, and that the deadline is cleared once it is done: net/http
+// resets an HTTP/2 stream whose deadline passes even when idle.
 func TestStreamWriteDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const timeout = 5 * time.Second
@@ -680,22 +683,67 @@ func TestStreamWriteDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open() = %v", err)
 		}
-		if d, ok := w.lastDeadline(); !ok || !d.Equal(time.Now().Add(timeout)) {
-			t.Errorf("write deadline on Open = %v, want now + %v", d, timeout)
+		check := func(what string) {
+			t.Helper()
+			w.mu.Lock()
+			ds := w.deadlines
+			w.deadlines = nil
+			w.mu.Unlock()
+			if len(ds) != 2 || !ds[0].Equal(time.Now().Add(timeout)) || !ds[1].IsZero() {
+				t.Errorf("write deadlines on %s = %v, want now + %v, then none", what, ds, timeout)
+			}
 		}
+		check("Open")
 		time.Sleep(time.Minute)
 		if err := st.Send(sse.Event{Data: "x"}); err != nil {
 			t.Fatalf("Send() = %v", err)
 		}
-		if d, ok := w.lastDeadline(); !ok || !d.Equal(time.Now().Add(timeout)) {
-			t.Errorf("write deadline on Send = %v, want now + %v", d, timeout)
-		}
+		check("Send")
 		time.Sleep(time.Minute)
 		st.Close()
 		if d, ok := w.lastDeadline(); !ok || d.IsZero() || d.After(time.Now().Add(timeout)) || !d.After(time.Now()) {
 			t.Errorf("write deadline after Close = %v (set: %v), want a deadline in (now, now + %v]", d, ok, timeout)
 		}
 	})
+}
+
+// TestStreamIdleHTTP2 keeps an HTTP/2 stream idle for longer than the write
+// timeout, then sends: the event arrives (a write deadline left set would
+// have reset the stream).
+func TestStreamIdleHTTP2(t *testing.T) {
+	sent := make(chan error, 1)
+	idle := make(chan struct{})
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := sse.Open(w, r, sse.Options{WriteTimeout: 50 * time.Millisecond, Heartbeat: -1})
+		if err != nil {
+			sent <- err
+			return
+		}
+		defer st.Close()
+		<-idle
+		sent <- st.Send(sse.Event{Data: "after idling"})
+		<-r.Context().Done()
+	}))
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	defer ts.Close()
+	resp, err := ts.Client().Get(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("served over %s, want HTTP/2", resp.Proto)
+	}
+	time.Sleep(300 * time.Millisecond) // idle, six write timeouts: what the test is about, not a wait for an event
+	close(idle)
+	if err := <-sent; err != nil {
+		t.Fatalf("Send after idling = %v", err)
+	}
+	ev, err := sse.NewDecoder(resp.Body).Next()
+	if err != nil || ev.Data != "after idling" {
+		t.Errorf("after idling longer than the write timeout: %+v, %v; want the event", ev, err)
+	}
 }
 
 func TestStreamNoWriteDeadline(t *testing.T) {
