@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -436,4 +437,18 @@ func testClosed(t *testing.T, r presence.Registry) {
 	}
 	check("List", err)
 	r.Watch(func(presence.Change) { t.Error("a closed registry reported a change") })()
+}
+
+// HeapPerItem returns the live heap that build adds, divided by n, for a
+// benchmark's report: it collects garbage, builds, collects again and
+// measures, then calls the release function build returned.
+func HeapPerItem(n int, build func() (release func())) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	release := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	release()
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
 }

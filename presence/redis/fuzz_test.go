@@ -16,15 +16,19 @@ func FuzzDecode(f *testing.F) {
 	s := presencetest.Sub("chat/lobby", "chat/*")
 	s.Start = time.Unix(1764158400, 123456789)
 	f.Add(s.ID, redis.Encode(s))
-	f.Add("urn:uuid:x", `{"t":[["herald","a"]],"s":1}`)
-	f.Add("urn:uuid:x", `{"t":[["exact","https://example.com/a"],["urlpattern","/b/:x"]],"s":1,"p":null}`)
-	f.Add("urn:uuid:x", `{"t":[],"s":1}`)
-	f.Add("urn:uuid:x", `{"t":[["regexp",".*"]],"s":1}`)
-	f.Add("urn:uuid:x", `{"t":[["herald"]],"s":1}`)
-	f.Add("urn:uuid:x", `{"t":[["herald","a","extra"]],"s":-5}`)
-	f.Add("", `{"t":[["herald","a"]],"s":1}`)
-	f.Add("urn:uuid:x", `{"t":[["herald","a"]],"s":1,"p":{"a":`)
-	f.Add("urn:uuid:x", `not json`)
+	f.Add("urn:uuid:x", "v1 1 1\nherald 1\na\n0\n")
+	f.Add("urn:uuid:x", "v1 1 2\nexact 21\nhttps://example.com/a\nurlpattern 5\n/b/:x\n4\nnull")
+	f.Add("urn:uuid:x", "v1 1 0\n0\n")                        // no matchers
+	f.Add("urn:uuid:x", "v1 1 1\nregexp 2\n.*\n0\n")          // unknown kind
+	f.Add("urn:uuid:x", "v1 1 1\nherald 5\na\n0\n")           // value shorter than its length
+	f.Add("urn:uuid:x", "v1 1 1\nherald 01\na\n0\n")          // length with a leading zero
+	f.Add("urn:uuid:x", "v1 -5 1\nherald 1\na\n0\n")          // negative start
+	f.Add("urn:uuid:x", "v1 1 99999999999\nherald 1\na\n0\n") // count beyond the value
+	f.Add("urn:uuid:x", "v1 1 1\nherald 1\na\n6\n{\"a\":")    // payload not JSON
+	f.Add("urn:uuid:x", "v1 1 1\nherald 1\na\n0\nextra")      // trailing bytes
+	f.Add("", "v1 1 1\nherald 1\na\n0\n")                     // empty ID
+	f.Add("urn:uuid:x", `{"t":[["herald","a"]],"s":1}`)       // another format
+	f.Add("urn:uuid:x", "")
 	f.Fuzz(func(t *testing.T, id, value string) {
 		got, err := redis.Decode("node-1", id, value)
 		if err != nil {

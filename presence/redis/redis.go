@@ -369,18 +369,19 @@ func (r *Registry) Get(ctx context.Context, id string) (presence.Subscription, e
 	}
 	if len(nodes) > 0 {
 		cmds := make([]*goredis.StringCmd, len(nodes))
-		_, err = r.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		r.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for i, n := range nodes {
 				cmds[i] = p.HGet(ctx, r.keys.subs(n), id)
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, goredis.Nil) {
-			return presence.Subscription{}, r.fail(op, err)
-		}
 		for i, c := range cmds {
-			if v, err := c.Result(); err == nil {
+			v, err := c.Result()
+			switch {
+			case err == nil:
 				return decode(nodes[i], id, v)
+			case !errors.Is(err, goredis.Nil): // Nil: not on that node
+				return presence.Subscription{}, r.fail(op, err)
 			}
 		}
 	}
