@@ -11,9 +11,11 @@
 // Heartbeat (5 s); a set holds the node IDs. Every CheckInterval (5 s) each
 // node reads the set and the liveness keys (SMEMBERS, MGET); a node whose
 // key expired is dead: one node wins the right to reap it (SET NX with an
-// expiry), reads its hash a page at a time (HSCAN), reports each record,
-// deletes it (HDEL), and finally removes the node. A dead node is thus
-// reaped within TTL + CheckInterval (20 s) plus the time to read its hash.
+// expiry), reads its hash a page at a time (HSCAN, with the progress kept in
+// Redis so that another node resumes a reaping whose reaper died), reports
+// each record, and finally deletes the hash and removes the node. A dead
+// node is thus reaped within TTL + CheckInterval (20 s) plus the time to
+// read its hash (about 4 ms per 1,000 records).
 //
 // The registry keeps its node's records in memory as well ([presence.Memory]),
 // so joins and leaves never wait for Redis, and when Redis loses them (a

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/heraldsse/herald/presence"
 	"github.com/heraldsse/herald/store"
 )
@@ -108,7 +110,7 @@ func (r *Registry) writeState(err error) error {
 // had reaped this one, it then reports every record as restored.
 func (r *Registry) register(ctx context.Context) error {
 	res, err := registerScript.Run(ctx, r.rdb,
-		[]string{r.keys.alive(r.node), r.keys.subs(r.node), r.keys.reaper(r.node), r.keys.nodes(), r.keys.reaped(r.node)},
+		[]string{r.keys.alive(r.node), r.keys.subs(r.node), r.keys.reaper(r.node), r.keys.nodes(), r.keys.reaped(r.node), r.keys.progress(r.node)},
 		r.node, r.ttl.Milliseconds(), time.Now().UTC().Format(time.RFC3339)).Int()
 	switch {
 	case err != nil:
@@ -161,7 +163,7 @@ func (r *Registry) takePending() map[string]*presence.Subscription {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.pending
-	r.pending = make(map[string]*presence.Subscription, len(p))
+	r.pending = make(map[string]*presence.Subscription) // no size hint: a burst must not pin its map
 	return p
 }
 
@@ -299,80 +301,92 @@ func (r *Registry) kickNow() {
 	}
 }
 
-// reap takes the records of a dead node, if this node wins the claim on it:
-// a page at a time, it reports each and then deletes the page, so that a
-// reaper that dies leaves only the rest to the next; at the end it removes
-// the node and leaves a tombstone.
+// reap takes the records of a dead node, if this node wins the claim on
+// it: a page at a time, it reports each record, then asks for the next page
+// with the cursor after it, which Redis keeps as the reaping's progress, so
+// a reaper that dies leaves only the rest (and the page it was reporting)
+// to the next; at the end it deletes the hash and removes the node.
 func (r *Registry) reap(ctx context.Context, node string) {
 	claim := r.ttl.Milliseconds()
-	won, err := claimScript.Run(ctx, r.rdb, []string{r.keys.alive(node), r.keys.reaper(node)}, r.node, claim).Int()
+	won, err := claimScript.Run(ctx, r.rdb, []string{r.keys.alive(node), r.keys.reaper(node), r.keys.reaped(node)},
+		r.node, claim, TombstoneTTL.Milliseconds()).Int()
 	if err != nil || won != 1 {
 		return
 	}
 	start := time.Now()
 	reaped := 0
 	log := r.logger.With("node", r.node, "dead", node)
-	for range 3 { // records that turn up after a full scan are read again
-		var cursor uint64
-		for {
-			kv, next, err := r.rdb.HScan(ctx, r.keys.subs(node), cursor, "", int64(r.page)).Result()
-			if err != nil {
-				log.Warn("presence: reaping stopped; the claim expires and a node reaps the rest", "err", err)
-				return
-			}
-			n, ok := r.reapPage(ctx, node, kv)
-			reaped += n
-			if !ok {
+	pageKeys := []string{r.keys.reaper(node), r.keys.subs(node), r.keys.progress(node)}
+	cursor := "" // resume where a reaper before stopped
+	for {
+		// Renewing the claim and recording what was reported must happen even
+		// when Close cancelled ctx meanwhile: else the next reaper would
+		// report the page again.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.ttl)
+		reply, err := reapPageScript.Run(pctx, r.rdb, pageKeys, r.node, claim, cursor, r.page).Slice()
+		cancel()
+		if err != nil {
+			if errors.Is(err, goredis.Nil) {
 				log.Warn("presence: reaping stopped: the claim was lost", "reaped", reaped)
-				return
+			} else {
+				log.Warn("presence: reaping stopped; the claim expires and a node reaps the rest", "reaped", reaped, "err", err)
 			}
-			if cursor = next; cursor == 0 {
-				break
-			}
-		}
-		left, err := finishScript.Run(ctx, r.rdb,
-			[]string{r.keys.reaper(node), r.keys.subs(node), r.keys.nodes(), r.keys.reaped(node)},
-			r.node, node, TombstoneTTL.Milliseconds()).Int()
-		switch {
-		case err != nil || left < 0:
-			log.Warn("presence: reaping not finished", "reaped", reaped, "err", err)
-			return
-		case left == 0:
-			log.Info("presence: reaped a dead node", "reaped", reaped, "took", time.Since(start))
 			return
 		}
+		if ctx.Err() != nil {
+			return // closing: the claim expires and another node resumes here
+		}
+		next, kv, ok := parseScan(reply)
+		if !ok {
+			log.Error("presence: reaping stopped: HSCAN replied in an unknown shape", "reply", reply)
+			return
+		}
+		reaped += r.reportGone(node, kv)
+		if next == "0" {
+			break
+		}
+		cursor = next
 	}
-	log.Warn("presence: records keep appearing in a dead node's hash; left to the next check", "reaped", reaped)
+	done, err := finishScript.Run(ctx, r.rdb,
+		[]string{r.keys.reaper(node), r.keys.subs(node), r.keys.progress(node), r.keys.nodes(), r.keys.reaped(node)},
+		r.node, node, TombstoneTTL.Milliseconds()).Int()
+	if err != nil || done != 0 {
+		log.Warn("presence: reaping not finished", "reaped", reaped, "err", err)
+		return
+	}
+	log.Info("presence: reaped a dead node", "reaped", reaped, "took", time.Since(start))
 }
 
-// reapPage reports the records of one HSCAN reply (field, value, ...) as
-// gone, then deletes them while this node still holds the claim. It returns
-// how many it reported and false when the claim was lost.
-func (r *Registry) reapPage(ctx context.Context, node string, kv []string) (int, bool) {
-	args := make([]any, 0, 2+len(kv)/2)
-	args = append(args, r.node, r.ttl.Milliseconds())
+// parseScan reads an HSCAN reply as a script returns it: the next cursor
+// and field, value, ...
+func parseScan(reply []any) (string, []any, bool) {
+	if len(reply) != 2 {
+		return "", nil, false
+	}
+	next, ok1 := reply[0].(string)
+	kv, ok2 := reply[1].([]any)
+	return next, kv, ok1 && ok2
+}
+
+// reportGone reports the records of one page (field, value, ...) of a dead
+// node's hash through Watch, and returns how many it reported.
+func (r *Registry) reportGone(node string, kv []any) int {
+	n := 0
 	seen := make(map[string]bool, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
-		id := kv[i]
+		id, _ := kv[i].(string)
+		value, _ := kv[i+1].(string)
 		if seen[id] {
 			continue
 		}
 		seen[id] = true
-		args = append(args, id)
-		s, err := decode(node, id, kv[i+1])
+		s, err := decode(node, id, value)
 		if err != nil {
 			r.logger.Warn("presence: dropping a record that does not decode", "dead", node, "err", err)
 			continue
 		}
 		r.notify(presence.Change{Subscription: s})
+		n++
 	}
-	if len(seen) == 0 {
-		return 0, true
-	}
-	// Delete what was reported even when Close cancelled ctx meanwhile: else
-	// the next reaper would report it again.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.ttl)
-	defer cancel()
-	ok, err := reapPageScript.Run(dctx, r.rdb, []string{r.keys.reaper(node), r.keys.subs(node)}, args...).Int()
-	return len(seen), err == nil && ok == 1
+	return n
 }

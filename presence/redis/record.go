@@ -29,6 +29,10 @@ func (k keys) subs(node string) string { return k.tag + ":subs:" + node }
 // reaper names the node reaping a dead node, while it does.
 func (k keys) reaper(node string) string { return k.tag + ":reaper:" + node }
 
+// progress is how far the reaping of a dead node got: the HSCAN cursor
+// after the pages reported.
+func (k keys) progress(node string) string { return k.tag + ":progress:" + node }
+
 // reaped names the node that reaped a node: a tombstone that tells the
 // reaped node, should it come back, to report its records as restored.
 func (k keys) reaped(node string) string { return k.tag + ":reaped:" + node }

@@ -324,7 +324,7 @@ func (r *Registry) queue(id string, s *presence.Subscription) {
 // rewriteAll drops the pending changes: the next write registers this node
 // again, writing every record. r.mu is held.
 func (r *Registry) rewriteAll() {
-	clear(r.pending)
+	r.pending = make(map[string]*presence.Subscription)
 	r.rewrite = true
 }
 

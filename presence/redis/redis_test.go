@@ -783,3 +783,61 @@ func TestNodeLostFromSetRegistersAgain(t *testing.T) {
 		t.Errorf("%d changes reported, want none: a never died", changed.count())
 	}
 }
+
+// TestReapResumesAfterReaperDies leaves a reaping half done, as a reaper
+// that died after reporting its first page would (its claim expiring, its
+// progress recorded), and checks that the next reaper reports exactly the
+// records that page did not hold.
+func TestReapResumesAfterReaperDies(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	p := prefix(t)
+	rc := client(t, addr)
+	const n = 3000
+	hash := "{" + p + "}:subs:dead"
+	fields := make([]any, 0, 2*n)
+	for range n {
+		s := presencetest.Sub()
+		s.Node, s.Start = "dead", time.Now()
+		fields = append(fields, s.ID, redis.Encode(s))
+	}
+	if err := rc.HSet(t.Context(), hash, fields...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The dead reaper's first page and the cursor after it.
+	firstPage, cursor, err := rc.HScan(t.Context(), hash, 0, "", 1000).Result()
+	if err != nil || cursor == 0 {
+		t.Fatalf("HSCAN: cursor %d, %v", cursor, err)
+	}
+	reportedBefore := map[string]bool{}
+	for i := 0; i < len(firstPage); i += 2 {
+		reportedBefore[firstPage[i]] = true
+	}
+	pipe := rc.TxPipeline()
+	pipe.Set(t.Context(), "{"+p+"}:reaper:dead", "ghost", 300*time.Millisecond)
+	pipe.Set(t.Context(), "{"+p+"}:progress:dead", strconv.FormatUint(cursor, 10), time.Minute)
+	pipe.SAdd(t.Context(), "{"+p+"}:nodes", "dead")
+	if _, err := pipe.Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	b := open(t, addr, redis.Options{Prefix: p, Node: "b", CheckInterval: 20 * time.Millisecond, PageSize: 700})
+	var reaped changes
+	watch(t, &reaped, b, false)
+	waitFor(t, "b to finish the reaping", func() bool {
+		return !rc.SIsMember(t.Context(), "{"+p+"}:nodes", "dead").Val()
+	})
+	reaped.mu.Lock()
+	defer reaped.mu.Unlock()
+	if want := n - len(reportedBefore); reaped.total != want || len(reaped.by) != want {
+		t.Errorf("the second reaper reported %d records (%d distinct), want the %d the first had not", reaped.total, len(reaped.by), want)
+	}
+	for id := range reaped.by {
+		if reportedBefore[id] {
+			t.Errorf("%q, reported by the first reaper, was reported again", id)
+			break
+		}
+	}
+	if rc.Exists(t.Context(), hash, "{"+p+"}:progress:dead", "{"+p+"}:reaper:dead").Val() != 0 {
+		t.Error("the dead node's hash, progress or claim is left after the reaping")
+	}
+}

@@ -37,12 +37,13 @@ return 1
 //	KEYS[3]  reaper key
 //	KEYS[4]  nodes set
 //	KEYS[5]  tombstone
+//	KEYS[6]  progress key of a reaping that stopped
 //	ARGV[1]  node ID
 //	ARGV[2]  TTL in milliseconds
 //	ARGV[3]  value of the alive key (when the node registered)
 var registerScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
-redis.call('UNLINK', KEYS[2])
+redis.call('UNLINK', KEYS[2], KEYS[6])
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[1])
 return redis.call('DEL', KEYS[5])
@@ -61,52 +62,69 @@ return 1
 `)
 
 // claimScript makes this node the reaper of a dead node, if its liveness
-// key is gone and no other node reaps it. It returns 1 when it did.
+// key is gone and no other node reaps it, and leaves the tombstone that
+// tells the dead node, should it come back, that its records were (or may
+// have been) reported gone. It returns 1 when it did.
 //
 //	KEYS[1]  the dead node's alive key
 //	KEYS[2]  its reaper key
+//	KEYS[3]  its tombstone
 //	ARGV[1]  this node's ID
 //	ARGV[2]  how long the claim lasts unless renewed, in milliseconds
+//	ARGV[3]  how long the tombstone lasts, in milliseconds
 var claimScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-`)
-
-// reapPageScript deletes a page of reported records from a dead node's hash
-// and renews the claim, if this node still holds it. It returns 0, having
-// deleted nothing, when the claim was lost.
-//
-//	KEYS[1]  reaper key
-//	KEYS[2]  the dead node's hash
-//	ARGV[1]  this node's ID
-//	ARGV[2]  claim duration in milliseconds
-//	ARGV[3:] subscriber IDs
-var reapPageScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-for i = 3, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3])
 return 1
 `)
 
-// finishScript ends a reaping: when the dead node's hash is empty it
-// removes the node from the set, leaves a tombstone naming the reaper and
-// releases the claim. It returns 0 when done, -1 when the claim was lost,
-// and the number of records left (found after the scan: read again) else.
+// reapPageScript renews this node's claim on a dead node, records how far
+// the reaping got, and returns the next page of the dead node's hash (the
+// reply of HSCAN), or nil when the claim was lost. Progress is the HSCAN
+// cursor after the pages already reported: a reaper that dies leaves it to
+// the next, which resumes there. Nothing writes a dead node's hash (its
+// writes need its liveness key; registering again waits for the claim), so
+// the cursor stays valid.
 //
 //	KEYS[1]  reaper key
 //	KEYS[2]  the dead node's hash
-//	KEYS[3]  nodes set
-//	KEYS[4]  tombstone
+//	KEYS[3]  progress key
+//	ARGV[1]  this node's ID
+//	ARGV[2]  claim duration in milliseconds
+//	ARGV[3]  the cursor after the pages reported, or "" to resume from the
+//	         progress key (the first page of a reaping)
+//	ARGV[4]  page size (HSCAN COUNT)
+var reapPageScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local cursor = ARGV[3]
+if cursor == '' then
+  cursor = redis.call('GET', KEYS[3]) or '0'
+else
+  redis.call('SET', KEYS[3], cursor, 'PX', ARGV[2] * 10)
+end
+return redis.call('HSCAN', KEYS[2], cursor, 'COUNT', ARGV[4])
+`)
+
+// finishScript ends a reaping whose every page was reported: it deletes the
+// dead node's hash and progress, removes it from the set, renews the
+// tombstone and releases the claim. It returns 0, or -1 when the claim was
+// lost.
+//
+//	KEYS[1]  reaper key
+//	KEYS[2]  the dead node's hash
+//	KEYS[3]  progress key
+//	KEYS[4]  nodes set
+//	KEYS[5]  tombstone
 //	ARGV[1]  this node's ID
 //	ARGV[2]  the dead node's ID
 //	ARGV[3]  how long the tombstone lasts, in milliseconds
 var finishScript = goredis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local left = redis.call('HLEN', KEYS[2])
-if left > 0 then return left end
-redis.call('SREM', KEYS[3], ARGV[2])
-redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[3])
+redis.call('UNLINK', KEYS[2], KEYS[3])
+redis.call('SREM', KEYS[4], ARGV[2])
+redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[3])
 redis.call('DEL', KEYS[1])
 return 0
 `)
