@@ -525,8 +525,9 @@ func (r *Registry) notify(c presence.Change) {
 	}
 }
 
-// Close stops the goroutines, waiting for a reaping in progress to stop
-// after its current record, and says goodbye: one script deletes this
+// Close stops the goroutines, waiting for a reaping in progress to finish
+// reporting its current page and record its progress (another node
+// resumes there), and says goodbye: one script deletes this
 // node's hash and liveness key and removes it from the set. It returns an
 // error wrapping [store.ErrUnavailable] when Redis cannot be reached
 // within ctx; the node's records then expire and are reaped by the others
