@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"store/bolt":      {"store", "sse", "internal/wake"},
 	"store/redis":     {"store", "sse", "internal/wake"},
 	"store/storetest": {"store", "sse"},
-	"hub":             {"sse", "store", "internal/topic"}, // no concrete store: the caller picks one
+	"hub":             {"sse", "store", "presence", "internal/topic"}, // no concrete store: the caller picks one
 	"tasks":           {"sse", "hub"},
 	"server":          {"sse", "api", "hub", "tasks", "internal/topic", "internal/conn"},
 	"apps":            {"sse", "api", "hub", "tasks", "js"}, // written as a user's module would be

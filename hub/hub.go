@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldsse/herald/internal/topic"
+	"github.com/heraldsse/herald/presence"
 	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
 )
@@ -53,6 +54,18 @@ type Options struct {
 	// is told to reconnect after Retry plus a random jitter of up to Retry,
 	// so clients do not return all at once. Zero means 3 s.
 	Retry time.Duration
+	// Presence, when set, keeps the record of every subscription made with
+	// a SubscribeRequest.Presence (who is subscribed, on every node sharing
+	// the registry: docs/presence.md), and PresenceEvents says what the hub
+	// publishes when one joins or leaves, or is found gone with its node.
+	// The caller opens the registry and closes it after [Hub.Close]. Nil
+	// means no presence.
+	Presence presence.Registry
+	// PresenceEvents returns the events announcing that the subscription s
+	// joined (active) or left; the hub publishes them in that order, after
+	// the fact, from a goroutine of its own, and may publish types the hub
+	// reserves ("herald:..."). Nil publishes nothing.
+	PresenceEvents func(s presence.Subscription, active bool) []Message
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
 }
@@ -147,10 +160,12 @@ type Hub struct {
 	dispatchedTo store.ID      // the last ID the follower dispatched
 	drained      chan struct{} // closed when dispatchedTo reaches appendedTo
 
-	replayer replayer // reads history pages for replaying subscriptions
+	replayer  replayer  // reads history pages for replaying subscriptions
+	announcer announcer // publishes presence events
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	stop      context.CancelFunc
+	stopWatch func() // stops the presence registry's reports
+	wg        sync.WaitGroup
 
 	published, dispatched, delivered, slow, replays, gaps atomic.Uint64
 }
@@ -176,6 +191,10 @@ func New(opts Options) (*Hub, error) {
 	for range replayReaders {
 		h.wg.Go(func() { h.replayer.run(ctx) })
 	}
+	if opts.Presence != nil {
+		h.announcer.start(h)
+		h.stopWatch = opts.Presence.Watch(func(c presence.Change) { h.announcer.announce(c.Subscription, c.Active) })
+	}
 	return h, nil
 }
 
@@ -188,12 +207,7 @@ func New(opts Options) (*Hub, error) {
 // could not be reached or was closed, and [ErrBusy] when the log had no
 // room before ctx ended (publishers outrun dispatch; docs/replay.md).
 func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
-	for _, t := range append([]string{m.Topic}, m.Also...) {
-		if err := topic.Validate(t); err != nil {
-			return "", fmt.Errorf("hub: %w", err)
-		}
-	}
-	if err := h.validate(m); err != nil {
+	if err := h.check(m, false); err != nil {
 		return "", err
 	}
 	h.mu.RLock()
@@ -204,7 +218,24 @@ func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 	h.publishing.Add(1)
 	h.mu.RUnlock()
 	defer h.publishing.Done()
+	return h.append(ctx, m)
+}
 
+// check validates m; reserved allows the types the hub reserves.
+func (h *Hub) check(m Message, reserved bool) error {
+	for _, t := range append([]string{m.Topic}, m.Also...) {
+		if err := topic.Validate(t); err != nil {
+			return fmt.Errorf("hub: %w", err)
+		}
+	}
+	if !reserved && strings.HasPrefix(m.Type, ReservedTypePrefix) {
+		return fmt.Errorf("%w: type %.64q is reserved (types starting with %q belong to the hub)", ErrInvalidMessage, m.Type, ReservedTypePrefix)
+	}
+	return h.validate(m)
+}
+
+// append appends m, checked, to the log.
+func (h *Hub) append(ctx context.Context, m Message) (string, error) {
 	e, err := h.log.Append(ctx, store.Entry{
 		Topic:   m.Topic,
 		Also:    m.Also,
@@ -225,8 +256,6 @@ func (h *Hub) validate(m Message) error {
 		return fmt.Errorf("%w: id %.64q contains CR, LF or NUL", ErrInvalidMessage, m.ID)
 	case strings.ContainsAny(m.Type, "\r\n"):
 		return fmt.Errorf("%w: type %.64q contains CR or LF", ErrInvalidMessage, m.Type)
-	case strings.HasPrefix(m.Type, ReservedTypePrefix):
-		return fmt.Errorf("%w: type %.64q is reserved (types starting with %q belong to the hub)", ErrInvalidMessage, m.Type, ReservedTypePrefix)
 	case m.Retry < 0:
 		return fmt.Errorf("%w: negative retry %v", ErrInvalidMessage, m.Retry)
 	case len(m.Data) > h.opts.MaxDataSize:
@@ -417,6 +446,13 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 
 	h.endAll(ErrClosed)
+	if h.opts.Presence != nil {
+		// The subscriptions' leaves are announced while the log is open.
+		h.stopWatch()
+		if aerr := h.announcer.finish(ctx); aerr != nil && err == nil {
+			err = aerr
+		}
+	}
 	h.stop()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); <-inFlight; close(done) }()

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/heraldsse/herald/internal/topic"
+	"github.com/heraldsse/herald/presence"
 	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store"
 )
@@ -40,6 +41,10 @@ type SubscribeRequest struct {
 	// client that does not expect them learns of a gap otherwise (see
 	// [Subscription.Resumed]).
 	Quiet bool
+	// Presence, when set and the hub keeps presence, announces the
+	// subscription (see [Announce]): its record joins the registry, and its
+	// [Subscription.ID] is the subscriber ID.
+	Presence *Announce
 	// MarkReplayed, when the subscription replays (LastEventID or
 	// FromStart), has it send an event of type [TypeReplayed] right after
 	// the replayed history and before any live event, whose data says how
@@ -111,6 +116,8 @@ type Subscription struct {
 	ready     chan struct{} // Events' wake-up
 	done      chan struct{} // closed when the subscription ends
 	stopCtx   func() bool
+	record    *presence.Subscription // its presence record; nil when not announced
+	left      bool                   // its record left the registry
 }
 
 // Subscribe registers a subscription for req.Topics. When req.LastEventID
@@ -181,6 +188,12 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		if err := s.readPage(ctx, firstPage); err != nil {
 			s.End(err)
 			return nil, fmt.Errorf("hub: replay after %.64q: %w", req.LastEventID, logError(err))
+		}
+	}
+	if req.Presence != nil && h.opts.Presence != nil {
+		if err := s.join(req.Presence); err != nil {
+			s.End(err)
+			return nil, fmt.Errorf("hub: presence: %w", err)
 		}
 	}
 	s.mu.Lock()
@@ -296,6 +309,7 @@ func (s *Subscription) End(err error) {
 	}
 	delete(h.subs, s)
 	h.mu.Unlock()
+	s.leave()
 	close(s.done)
 	wake()
 }
