@@ -143,24 +143,24 @@ func (s *Stream) Send(ev Event) error {
 
 // Comment writes text as a comment line, which clients ignore, and flushes.
 func (s *Stream) Comment(text string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
-	}
-	s.buf = AppendComment(s.buf[:0], text)
-	return s.writeLocked(s.buf)
+	return s.write(func(b []byte) []byte { return AppendComment(b, text) })
 }
 
 // Retry tells the client to wait d before reconnecting once the stream ends,
 // without dispatching an event.
 func (s *Stream) Retry(d time.Duration) error {
+	return s.write(func(b []byte) []byte { return AppendRetry(b, d) })
+}
+
+// write writes and flushes what appendTo appends to the stream's buffer,
+// unless the stream has ended.
+func (s *Stream) write(appendTo func([]byte) []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return s.err
 	}
-	s.buf = AppendRetry(s.buf[:0], d)
+	s.buf = appendTo(s.buf[:0])
 	return s.writeLocked(s.buf)
 }
 
