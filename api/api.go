@@ -71,3 +71,49 @@ func RedactURL(u *url.URL) string {
 	}
 	return u.Redacted()
 }
+
+// PresencePath is the path of the presence API: GET lists the subscribers
+// of a topic or pattern (docs/presence.md).
+const PresencePath = "/presence"
+
+// Presence events: a subscription that joins or leaves is announced on
+// PresencePrefix and each of its topics or patterns, with an event of type
+// TypeJoin or TypeLeave whose data is a [Subscriber].
+const (
+	PresencePrefix = "presence/"
+	TypeJoin       = "herald:join"
+	TypeLeave      = "herald:leave"
+)
+
+// Subscriber is one subscription (one connection) as the presence API
+// shows it: in the answer of GET /presence and as the data of a
+// herald:join or herald:leave event.
+type Subscriber struct {
+	// ID is the subscriber ID the hub generated for the connection.
+	ID string `json:"id"`
+	// Topics are the topics and patterns of the subscription that the
+	// question covers: for GET /presence, those the asked pattern covers;
+	// for an event, the one it was published for.
+	Topics []string `json:"topics"`
+	// Node is the ID of the node serving the connection.
+	Node string `json:"node"`
+	// Start is when the subscription began, RFC 3339 with nanoseconds.
+	Start string `json:"start"`
+	// Payload is the payload claim of the subscriber's token, or with auth
+	// off the payload parameter it subscribed with; null when none.
+	Payload json.RawMessage `json:"payload"`
+}
+
+// PresenceList is the answer of GET /presence.
+type PresenceList struct {
+	// Topic is the topic or pattern asked about.
+	Topic string `json:"topic"`
+	// Count is how many subscriptions, on every node, have a topic or
+	// pattern it covers.
+	Count int `json:"count"`
+	// Subscribers is one page of them, ordered by ID.
+	Subscribers []Subscriber `json:"subscribers"`
+	// Next is the ID to pass as after for the next page; empty on the
+	// last page.
+	Next string `json:"next,omitempty"`
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,6 +55,10 @@ type AuthOptions struct {
 type Claims struct {
 	// Herald holds the bearer's permissions.
 	Herald Scope `json:"herald"`
+	// Payload is any JSON value the issuer attaches to the bearer (a user
+	// name, an avatar): it is carried into presence with each of the
+	// bearer's subscriptions (docs/presence.md). Absent or null means none.
+	Payload json.RawMessage `json:"payload,omitempty"`
 	jwt.RegisteredClaims
 }
 

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -132,10 +134,16 @@ var (
 	descWriteWaits  = prometheus.NewDesc("herald_write_waits_total", "Writes to a stream that found the client's socket buffer full and had to wait.", nil, nil)
 	descReplays     = prometheus.NewDesc("herald_replays_total", "Subscriptions that replayed history.", nil, nil)
 	descGaps        = prometheus.NewDesc("herald_gaps_total", "Subscriptions sent a herald:gap event because history was lost.", nil, nil)
+	descPresence    = prometheus.NewDesc("herald_presence_subscriptions", "Subscriptions of this node recorded in presence.", nil, nil)
+	descPresenceAll = prometheus.NewDesc("herald_presence_cluster_subscriptions", "Subscriptions recorded in presence by every node sharing this node's registry; absent from a scrape that could not read them.", nil, nil)
 )
 
+// presenceCountTimeout bounds the reading of the cluster's presence count
+// during a scrape.
+const presenceCountTimeout = 2 * time.Second
+
 func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSubscribers, descStreams, descPublished, descDispatched, descDelivered, descSlow, descWriteWaits, descReplays, descGaps} {
+	for _, d := range []*prometheus.Desc{descSubscribers, descStreams, descPublished, descDispatched, descDelivered, descSlow, descWriteWaits, descReplays, descGaps, descPresence, descPresenceAll} {
 		ch <- d
 	}
 }
@@ -151,4 +159,13 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWriteWaits, prometheus.CounterValue, float64(es.WriteWaits))
 	ch <- prometheus.MustNewConstMetric(descReplays, prometheus.CounterValue, float64(st.Replays))
 	ch <- prometheus.MustNewConstMetric(descGaps, prometheus.CounterValue, float64(st.Gaps))
+	if reg := c.s.opts.Hub.Presence(); reg != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), presenceCountTimeout)
+		counts, err := reg.Count(ctx)
+		cancel()
+		ch <- prometheus.MustNewConstMetric(descPresence, prometheus.GaugeValue, float64(counts.Node))
+		if err == nil {
+			ch <- prometheus.MustNewConstMetric(descPresenceAll, prometheus.GaugeValue, float64(counts.Cluster))
+		}
+	}
 }

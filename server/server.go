@@ -116,6 +116,7 @@ func New(opts Options) (*Server, error) {
 	s.cors = c
 	s.engine = conn.New(conn.Options{Heartbeat: opts.Heartbeat, WriteTimeout: opts.WriteTimeout})
 	s.mux.HandleFunc(api.EventsPath, s.events)
+	s.mux.Handle(api.PresencePath, readOnly(http.HandlerFunc(s.presence)))
 	s.mux.Handle("/healthz", readOnly(http.HandlerFunc(s.healthz)))
 	s.mux.Handle("/readyz", readOnly(http.HandlerFunc(s.readyz)))
 	s.metrics = newMetrics(s)
@@ -142,13 +143,13 @@ func (s *Server) Handle(mux *http.ServeMux) {
 }
 
 // Routes returns the patterns of the paths the API serves, as
-// [Server.Handle] registers them: /events, /healthz, /readyz and /metrics.
-// They name no method: /events answers GET, HEAD, POST and OPTIONS, the
-// others GET and HEAD, and every other method gets 405 with an Allow
+// [Server.Handle] registers them: /events, /presence, /healthz, /readyz
+// and /metrics. They name no method: /events answers GET, HEAD, POST and
+// OPTIONS, the others GET and HEAD, and every other method gets 405 with an Allow
 // header. A caller mounting the API path by path, or checking a
 // description of it (herald's OpenAPI test), reads them here.
 func (s *Server) Routes() []string {
-	return []string{api.EventsPath, "/healthz", "/readyz", "/metrics"}
+	return []string{api.EventsPath, api.PresencePath, "/healthz", "/readyz", "/metrics"}
 }
 
 // readOnly answers GET and HEAD with h, and any other method with 405, an
@@ -204,6 +205,21 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	req := hub.SubscribeRequest{Topics: topics, LastEventID: lastID, MarkReplayed: true}
+	if s.opts.Hub.Presence() != nil {
+		// Recorded in presence and announced (not for HEAD, which ends at
+		// once), and presence events filtered as GET /presence would.
+		announce, err := s.announcement(q, claims, topics)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if r.Method != http.MethodHead {
+			req.Presence = announce
+		}
+		req.Filter = presenceFilter(topics)
+	}
+
 	client := clientAddr(r)
 	if status, msg := s.admit(client); status != 0 {
 		writeError(w, status, msg)
@@ -213,7 +229,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	// stream outlives its handler, and the engine ends the subscription
 	// when the client goes.
 	ctx := context.WithoutCancel(r.Context())
-	sub, err := s.opts.Hub.Subscribe(ctx, hub.SubscribeRequest{Topics: topics, LastEventID: lastID, MarkReplayed: true})
+	sub, err := s.opts.Hub.Subscribe(ctx, req)
 	if err != nil {
 		s.release(client)
 		writeError(w, statusOf(err), err.Error())
@@ -376,6 +392,10 @@ func (s *Server) publishEvent(w *statusWriter, raw http.ResponseWriter, r *http.
 			s.refuse(w, r, aerr)
 			return
 		}
+	}
+	if s.opts.Hub.Presence() != nil && strings.HasPrefix(msg.Topic, api.PresencePrefix) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("topic %.60q is reserved: presence/ topics carry the hub's join and leave events", msg.Topic))
+		return
 	}
 	// A publish waits at most PublishTimeout, for a log that is slow to
 	// answer or that pushes back because dispatch is behind: then 503, and

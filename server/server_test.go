@@ -459,8 +459,8 @@ func TestReadOnlyRoutes(t *testing.T) {
 // TestRoutes checks that Routes lists every path the API serves, each
 // answering something other than the 404 of a path it does not serve.
 func TestRoutes(t *testing.T) {
-	e := newEnv(t, hub.Options{}, server.Options{})
-	want := []string{"/events", "/healthz", "/readyz", "/metrics"}
+	e := newEnv(t, hub.Options{Presence: newRegistry(t), PresenceEvents: server.PresenceEvents}, server.Options{})
+	want := []string{"/events", "/presence", "/healthz", "/readyz", "/metrics"}
 	if got := e.srv.Routes(); !slices.Equal(got, want) {
 		t.Fatalf("Routes() = %q, want %q", got, want)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldsse/herald/apps"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/openapi"
+	"github.com/heraldsse/herald/presence"
 	"github.com/heraldsse/herald/server"
 )
 
@@ -47,6 +48,10 @@ type serveConfig struct {
 	logLevel        slog.Level
 	logFormat       string
 	auth            authConfig
+	// presence is --presence: keep and serve presence.
+	presence bool
+	// presenceTimings are the test knob of a Redis registry's liveness.
+	presenceTimings presenceTimings
 
 	readHeaderTimeout time.Duration
 	idleTimeout       time.Duration
@@ -61,7 +66,7 @@ var serveGroups = []flagGroup{
 	{"Server", []string{"addr", "shutdown-timeout", "write-timeout", "publish-timeout", "read-header-timeout", "idle-timeout", "log-level", "log-format"}},
 	{"TLS and HTTP/2", []string{"tls-cert", "tls-key"}},
 	{"History (replay after reconnect)", []string{"store", "redis-stream", "history", "history-size", "history-age"}},
-	{"Streams", []string{"queue-size", "heartbeat", "retry"}},
+	{"Streams", []string{"queue-size", "heartbeat", "retry", "presence"}},
 	{"Limits", []string{"max-subscribers", "max-subscribers-per-client", "max-topics", "max-body", "max-data"}},
 	{"Auth and CORS", authFlagNames},
 	{"Tutorial apps", []string{"stream-interval", "advanced-interval", "id-interval", "task-step", "task-concurrency", "max-tasks"}},
@@ -87,6 +92,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.hub.QueueSize, "queue-size", 1000, "events a subscriber may have pending before it is disconnected as too slow")
 	fs.DurationVar(&cfg.server.Heartbeat, "heartbeat", 15*time.Second, "time between two heartbeat comments on every hub stream")
 	fs.DurationVar(&cfg.hub.Retry, "retry", 3*time.Second, "reconnection time sent to clients; on shutdown each gets it plus a random jitter of up to as much again")
+	fs.BoolVar(&cfg.presence, "presence", true, "record who is subscribed (every GET /events stream), announce joins and leaves on presence/<topic> and serve GET /presence; with a redis:// store, for the whole cluster (docs/presence.md)")
 
 	fs.IntVar(&cfg.server.MaxSubscribers, "max-subscribers", 10_000, "hub streams open at once; more answer 429")
 	fs.IntVar(&cfg.server.MaxSubscribersPerClient, "max-subscribers-per-client", 100, "hub streams open at once from one client address; more answer 429")
@@ -184,10 +190,11 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 // node is what herald serve runs: one hub on the history --store names,
 // the hub's HTTP API, and the tutorial's apps on the same hub.
 type node struct {
-	history history
-	hub     *hub.Hub
-	api     *server.Server
-	apps    *apps.Apps
+	history  history
+	presence presence.Registry // nil with --presence=false
+	hub      *hub.Hub
+	api      *server.Server
+	apps     *apps.Apps
 }
 
 // newNode builds a node from cfg.
@@ -196,17 +203,28 @@ func newNode(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*node, 
 	if err != nil {
 		return nil, err
 	}
-	return newNodeOn(h, cfg, logger)
+	var reg presence.Registry
+	if cfg.presence {
+		if reg, err = cfg.history.openPresence(ctx, cfg.presenceTimings, logger); err != nil {
+			_ = h.Close()
+			return nil, fmt.Errorf("presence: %w", err)
+		}
+	}
+	return newNodeOn(h, reg, cfg, logger)
 }
 
-// newNodeOn builds a node from cfg on the history h, which it closes if it
-// fails.
-func newNodeOn(h history, cfg serveConfig, logger *slog.Logger) (*node, error) {
+// newNodeOn builds a node from cfg on the history h and the presence
+// registry reg (nil for none), which it closes if it fails.
+func newNodeOn(h history, reg presence.Registry, cfg serveConfig, logger *slog.Logger) (*node, error) {
 	var err error
-	n := &node{history: h}
+	n := &node{history: h, presence: reg}
 	hopts := cfg.hub
 	hopts.Log, hopts.Logger = n.history, logger
+	if reg != nil {
+		hopts.Presence, hopts.PresenceEvents = reg, server.PresenceEvents
+	}
 	if n.hub, err = hub.New(hopts); err != nil {
+		_ = n.closePresence(context.Background())
 		_ = n.history.Close()
 		return nil, err
 	}
@@ -223,10 +241,23 @@ func newNodeOn(h history, cfg serveConfig, logger *slog.Logger) (*node, error) {
 		if n.api != nil {
 			_ = n.api.Close(context.Background())
 		}
+		_ = n.closePresence(context.Background())
 		_ = n.history.Close()
 		return nil, err
 	}
 	return n, nil
+}
+
+// closePresence closes the presence registry, if any: on Redis, the node's
+// records go at once, without waiting to expire.
+func (n *node) closePresence(ctx context.Context) error {
+	if n.presence == nil {
+		return nil
+	}
+	if err := n.presence.Close(ctx); err != nil {
+		return fmt.Errorf("presence: close: %w", err)
+	}
+	return nil
 }
 
 // handler routes the API's paths (/events, /healthz, /readyz, /metrics) to the API,
@@ -259,7 +290,8 @@ func (m *routeMux) Handle(pattern string, h http.Handler) {
 // task and publishes its final state; then the hub, which finishes the
 // publishes in flight and ends every subscription, each stream's last words
 // being its pending events and a jittered retry hint; then the API, which
-// waits for those last words to be written; then the history.
+// waits for those last words to be written; then the presence registry, after
+// the hub published every leave, and the history.
 func (n *node) close(ctx context.Context) error {
 	err := n.apps.Close(ctx)
 	if herr := n.hub.Close(ctx); herr != nil {
@@ -268,6 +300,7 @@ func (n *node) close(ctx context.Context) error {
 	if aerr := n.api.Close(ctx); aerr != nil {
 		err = errors.Join(err, fmt.Errorf("streams: close: %w", aerr))
 	}
+	err = errors.Join(err, n.closePresence(ctx))
 	return errors.Join(err, n.history.Close())
 }
 

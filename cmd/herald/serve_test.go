@@ -83,7 +83,7 @@ func startServeOn(t *testing.T, h history, args ...string) *servedNode {
 	}
 	var n *node
 	if h != nil {
-		n, err = newNodeOn(h, cfg, logger)
+		n, err = newNodeOn(h, nil, cfg, logger)
 	} else {
 		n, err = newNode(t.Context(), cfg, logger)
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,7 +26,8 @@ hub started with the matching --auth-public-key.
 
 Example:
 
-	herald token --publish 'chat/*' --subscribe '**' --ttl 1h`
+	herald token --publish 'chat/*' --subscribe '**' --ttl 1h
+	herald token --subscribe 'chat/*,presence/chat/*' --payload '{"name":"ada"}'`
 
 // tokenConfig is what the token command's flags set.
 type tokenConfig struct {
@@ -34,6 +37,7 @@ type tokenConfig struct {
 	secret     string
 	privateKey string
 	subject    string
+	payload    string
 }
 
 // tokenFlags defines the token command's flags on a new FlagSet that fills
@@ -46,6 +50,7 @@ func tokenFlags(cfg *tokenConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.secret, "auth-secret", "", "HS256 `secret` to sign with, the hub's --auth-secret; prefer the variable")
 	fs.StringVar(&cfg.privateKey, "private-key", "", "`file` holding a PEM private key, RSA (RS256) or Ed25519 (EdDSA), to sign with")
 	fs.StringVar(&cfg.subject, "subject", "", "the token's sub claim, naming its holder; empty means none")
+	fs.StringVar(&cfg.payload, "payload", "", "the token's payload claim, any `JSON` value (such as '{\"name\":\"ada\"}'), shown with the holder's subscriptions in presence; empty means none")
 	return fs
 }
 
@@ -85,6 +90,13 @@ func (cfg *tokenConfig) mint(now time.Time) (string, error) {
 	}
 	if err := c.Validate(); err != nil {
 		return "", err
+	}
+	if cfg.payload != "" {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(cfg.payload)); err != nil {
+			return "", fmt.Errorf("--payload is not one JSON value: %w", err)
+		}
+		c.Payload = buf.Bytes()
 	}
 	var (
 		method jwt.SigningMethod
