@@ -265,7 +265,7 @@ func parsePresenceQuery(q url.Values) (presenceQuery, error) {
 // presence handles GET /presence?topic=T[&limit=N][&after=ID]: the
 // subscribers, on every node, with a topic or pattern T covers, a page at a
 // time in the order of their IDs, and how many there are. It is authorized
-// as a subscription to presence/T.
+// as a subscription to presence/T. A node shutting down (Drain) answers 503.
 func (s *Server) presence(w http.ResponseWriter, r *http.Request) {
 	reg := s.opts.Hub.Presence()
 	if reg == nil {
@@ -275,6 +275,11 @@ func (s *Server) presence(w http.ResponseWriter, r *http.Request) {
 	pq, err := parsePresenceQuery(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if s.draining.Load() {
+		// Its own subscriptions are ending: ask another node.
+		writeError(w, http.StatusServiceUnavailable, "not listing presence: shutting down")
 		return
 	}
 	if s.auth != nil {

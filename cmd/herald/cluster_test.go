@@ -28,9 +28,21 @@ type testNode struct {
 // startNode builds a node from serve's flags, as herald serve would.
 func startNode(t *testing.T, args ...string) *testNode {
 	t.Helper()
+	return startNodeWith(t, presenceTimings{}, args...)
+}
+
+// startNodeWith is startNode with a Redis presence registry's liveness
+// settings (zero: its defaults).
+func startNodeWith(t *testing.T, timings presenceTimings, args ...string) *testNode {
+	t.Helper()
 	var cfg serveConfig
 	fs := serveFlags(&cfg)
 	if err := fs.Parse(append([]string{"--task-step", "20ms", "--heartbeat", "1s"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.presenceTimings = timings
+	var err error
+	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
 		t.Fatal(err)
 	}
 	n, err := newNode(t.Context(), cfg, slog.New(slog.DiscardHandler))

@@ -456,6 +456,7 @@ func TestOpenAPIRequests(t *testing.T) {
 	busy := startServeOn(t, busyLog{memory.New(memory.Options{})}, "--max-topics", "2")
 	closed := startServe(t, fast...)
 	closeNode(t, closed)
+	noPresence := startServe(t, "--presence=false")
 
 	// Fixtures: events to resume after, a finished task, a running one,
 	// tokens, the description's ETag.
@@ -480,6 +481,7 @@ func TestOpenAPIRequests(t *testing.T) {
 			break
 		}
 	}
+	openStream(t, def.url+"/events?topic=present/one&payload=%7B%22user%22%3A%22ada%22%7D", nil) // its join is in the history
 	running := startTask(t, limits)
 	openStream(t, limits.url+"/events?topic=held", nil) // limits' one stream for this client
 	dropped := openStream(t, def.url+"/reconnect/stream?client=drop-me", nil)
@@ -566,6 +568,30 @@ func TestOpenAPIRequests(t *testing.T) {
 				}
 			}},
 		{name: "CORS preflight from an unlisted origin", node: def, method: "OPTIONS", target: "/events", header: http.Header{"Origin": {"http://evil.example"}, "Access-Control-Request-Method": {"POST"}}, status: 403},
+
+		// Presence.
+		{name: "presence: list", node: def, method: "GET", target: "/presence?topic=present/*&limit=10", status: 200,
+			check: func(t *testing.T, _ *http.Response, body []byte, _ []sse.Event) {
+				if !strings.Contains(string(body), `"count":1,`) || !strings.Contains(string(body), `"payload":{"user":"ada"}`) {
+					t.Errorf("GET /presence?topic=present/* = %s; want the one subscriber, with its payload", body)
+				}
+			}},
+		{name: "presence: a join, replayed", node: def, method: "GET", target: "/events?topic=presence/present/*", header: http.Header{"Last-Event-Id": {ids[0]}}, status: 200, until: "herald:replayed", max: 10,
+			check: func(t *testing.T, _ *http.Response, _ []byte, evs []sse.Event) {
+				if len(evs) != 2 || evs[0].Type != "herald:join" {
+					t.Errorf("presence events of present/* = %+v; want one herald:join, then herald:replayed", evs)
+				}
+			}},
+		{name: "presence: no topic", node: def, method: "GET", target: "/presence", status: 400, invalid: true},
+		{name: "presence: limit 0", node: def, method: "GET", target: "/presence?topic=a&limit=0", status: 400, invalid: true},
+		{name: "presence: a double-encoded topic", node: def, method: "GET", target: "/presence?topic=chat%252Flobby", status: 400},
+		{name: "presence: a presence/ topic", node: def, method: "GET", target: "/presence?topic=presence/a", status: 400},
+		{name: "presence: off", node: noPresence, method: "GET", target: "/presence?topic=a", status: 404},
+		{name: "presence: shutting down", node: closed, method: "GET", target: "/presence?topic=a", status: 503},
+		{name: "presence: without a token", node: auth, method: "GET", target: "/presence?topic=chat/lobby", status: 401},
+		{name: "presence: beyond the token", node: auth, method: "GET", target: "/presence?topic=chat/lobby", header: authed(chat), status: 403},
+		{name: "subscribe with a payload that is not JSON", node: def, method: "GET", target: "/events?topic=a&payload=ada", status: 400},
+		{name: "publish on a presence/ topic", node: def, method: "POST", target: "/events", ctype: json1, body: `{"topic":"presence/a","data":"x"}`, status: 400},
 
 		// The hub with auth on.
 		{name: "auth: subscribe without a token", node: auth, method: "GET", target: "/events?topic=chat/lobby", status: 401},
