@@ -16,15 +16,15 @@ import (
 	"github.com/heraldsse/herald/server"
 )
 
-// serveWithAPI serves the apps on a new hub together with the hub's HTTP
-// API (GET /events), as herald serve does, and returns the server's URL.
-// When the test ends the apps close, then the hub, which ends every
-// stream, then the server.
+// serveWithAPI serves the apps on a new hub that keeps presence together
+// with the hub's HTTP API (GET /events, GET /presence), as herald serve
+// does, and returns the server's URL. When the test ends the apps close,
+// then the hub, which ends every stream, then the server.
 func serveWithAPI(t *testing.T, opts apps.Options) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	ts := serve(t, mux)
-	opts.Hub = newHub(t)
+	opts.Hub = newPresenceHub(t)
 	a := newApps(t, opts)
 	api, err := server.New(server.Options{Hub: opts.Hub})
 	if err != nil {

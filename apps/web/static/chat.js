@@ -1,7 +1,11 @@
 // Chat notifications: one subscription (herald.js) to chat/* follows every
 // room. The room on screen shows its history (GET /chat/history) and then
 // its live messages; a message in another room raises that room's unread
-// count and a short notice. POST /chat/messages sends.
+// count and a short notice. POST /chat/messages sends. Who is in the room
+// on screen is the hub's presence: a second subscription, to chat/<room>
+// and presence/chat/<room>, puts this page in the room with its name as
+// payload and brings the room's herald:join and herald:leave events; GET
+// /presence says who was there first.
 import { subscribe } from "/herald.js";
 
 const defaultRooms = ["lobby", "random", "help"];
@@ -16,6 +20,12 @@ const textInput = document.getElementById("chat-text");
 const errorElement = document.getElementById("chat-error");
 const connection = document.getElementById("chat-connection");
 const toast = document.getElementById("chat-toast");
+const memberList = document.getElementById("chat-members");
+const memberCount = document.getElementById("chat-member-count");
+const presenceState = document.getElementById("chat-presence-state");
+
+// tab tells this page's own presence from another with the same name.
+const tab = Math.random().toString(36).slice(2, 10);
 
 // rooms maps a room name to its state: its button, unread count, and the
 // messages the page has for it, by event ID.
@@ -96,6 +106,7 @@ function render() {
 async function join(room) {
   const state = addRoom(room);
   current = room;
+  enterRoom(room);
   delete messageList.dataset.loaded;
   for (const [name, s] of rooms) {
     s.button.setAttribute("aria-pressed", String(name === room));
@@ -166,6 +177,100 @@ subscribe("/events", "chat/*", {
     }
   },
 });
+
+// The room's presence: members by subscriber ID, and the IDs that left
+// (an ID is one connection: once gone, it never comes back), so a listing
+// read after a leave cannot bring that member back.
+let presence = null;
+let members = new Map();
+let left = new Set();
+
+// renderMembers shows the members of the room, by name.
+function renderMembers() {
+  const items = [...members.entries()]
+    .map(([id, p]) => ({ id, user: typeof p?.user === "string" ? p.user : "someone", mine: p?.tab === tab }))
+    .sort((a, b) => a.user.localeCompare(b.user) || a.id.localeCompare(b.id))
+    .map((m) => {
+      const item = document.createElement("li");
+      item.className = "chat-member";
+      item.dataset.user = m.user;
+      item.textContent = m.mine ? `${m.user} (you)` : m.user;
+      return item;
+    });
+  memberList.replaceChildren(...items);
+  memberCount.textContent = String(items.length);
+  memberList.dataset.count = String(items.length);
+}
+
+function addMember(s) {
+  if (!left.has(s.id)) {
+    members.set(s.id, s.payload);
+  }
+}
+
+// readMembers merges who the hub lists in room, page by page.
+async function readMembers(room, sub) {
+  let after = "";
+  do {
+    const query = new URLSearchParams({ topic: `chat/${room}`, limit: "1000" });
+    if (after) {
+      query.set("after", after);
+    }
+    const resp = await fetch(`/presence?${query}`);
+    const body = await resp.json();
+    if (!resp.ok) {
+      throw new Error(body.error || resp.statusText);
+    }
+    if (presence !== sub) {
+      return; // the page moved to another room meanwhile
+    }
+    body.subscribers.forEach(addMember);
+    after = body.next || "";
+  } while (after);
+  renderMembers();
+  presenceState.textContent = "";
+  memberList.dataset.room = room;
+}
+
+// enterRoom moves this page's presence to room, with the name typed.
+function enterRoom(room) {
+  presence?.close();
+  members = new Map();
+  left = new Set();
+  renderMembers();
+  delete memberList.dataset.room;
+  presenceState.textContent = "Joining…";
+  const payload = JSON.stringify({ user: userInput.value.trim() || "guest", tab });
+  const sub = subscribe(`/events?payload=${encodeURIComponent(payload)}`, [`chat/${room}`, `presence/chat/${room}`], {
+    json: true,
+    events: ["herald:join", "herald:leave"],
+    onState: (state) => {
+      if (state === "open") {
+        readMembers(room, sub).catch((err) => {
+          presenceState.textContent = `Could not read who is here: ${err.message}`;
+        });
+      } else if (state === "reconnecting") {
+        presenceState.textContent = "Reconnecting…";
+      }
+    },
+    onEvent: ({ type, data: s }) => {
+      if (!s || typeof s.id !== "string") {
+        return;
+      }
+      if (type === "herald:join") {
+        addMember(s);
+      } else {
+        members.delete(s.id);
+        left.add(s.id);
+      }
+      renderMembers();
+    },
+  });
+  presence = sub;
+}
+
+// A new name enters the room again, under it.
+userInput.addEventListener("change", () => enterRoom(current));
 
 // Send a message to the current room.
 document.getElementById("chat-compose").addEventListener("submit", async (e) => {
