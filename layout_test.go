@@ -30,7 +30,7 @@ var allowed = map[string][]string{
 	"openapi":         {"internal/asset"},                   // the description of the HTTP API, embedded
 	"internal/asset":  {"api"},                              // serves an embedded file, with the API's error body
 	"cmd/herald":      {"*"},
-	"deploy":          {"sse", "hub", "server", "store/memory"}, // its tests start a server as a user's program would
+	"deploy":          {"sse", "hub", "server", "store/memory", "presence"}, // its tests start a server as a user's program would
 	// The Flask example talks to herald over HTTP only; its Go tests (not
 	// checked here) run it against a built herald in Chromium.
 	"examples/flask": {},

@@ -21,10 +21,15 @@ type heraldImpl struct {
 	srv *server.Server
 }
 
-func newHerald() (*heraldImpl, error) {
+func newHerald() (*heraldImpl, error) { return newHeraldWith(hub.Options{}) }
+
+// newHeraldWith is newHerald with the hub options hopts (Log and Logger
+// are set here).
+func newHeraldWith(hopts hub.Options) (*heraldImpl, error) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	log := memory.New(memory.Options{})
-	h, err := hub.New(hub.Options{Log: log, Logger: logger})
+	hopts.Log, hopts.Logger = log, logger
+	h, err := hub.New(hopts)
 	if err != nil {
 		log.Close()
 		return nil, err

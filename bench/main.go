@@ -46,6 +46,10 @@ Scenarios (-scenario, run for every -impl in the same invocation):
            deliveries, and whether the server's count returns to the steady
            number.
   all      all of the above, in that order.
+  presence herald alone, with presence off, in memory and in Redis:
+           -presence-subs idle subscribers; server memory per subscriber,
+           Redis memory and commands per second (INFO commandstats) over
+           -idle-window. Not part of "all"; needs a redis-server.
 
 Memory readings follow a runtime.GC() in the server (POST /bench/gc), so they
 show live memory rather than garbage. The machine is shared by the server and
@@ -147,6 +151,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.PlotPath, "plot", "", "with -idle-steps, also draw RSS per idle subscriber against subscribers as an SVG at this path")
 	fs.StringVar(&c.ProfileDir, "profile", "", "write a CPU profile (and an allocations profile, .allocs.pprof) of each server process to this directory, as <scenario>-<subscribers>-<impl>.pprof")
 	fs.DurationVar(&c.Deadline, "deadline", 15*time.Minute, "the whole run, and every child process, stops after this long")
+	pc := presenceFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -167,6 +172,10 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	case "load":
 		err = loadRole(ctx, *loadIndex, os.Stdin, stdout)
 	case "":
+		if scenario == "presence" { // herald against itself, outside "all": presence.go
+			err = runPresenceScenario(ctx, c, pc, stdout, stderr)
+			break
+		}
 		c.Scenarios, err = parseList(scenario, allScenarios, "scenario")
 		if err == nil {
 			c.Impls, err = parseList(impls, allImpls, "impl")

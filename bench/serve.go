@@ -42,7 +42,7 @@ func newImpl(name string) (impl, error) {
 	case "r3labs":
 		return newR3labs(), nil
 	}
-	return nil, fmt.Errorf("unknown implementation %q", name)
+	return newPresenceImpl(name) // or unknown
 }
 
 // serverHello is the one line a server process prints on stdout once it

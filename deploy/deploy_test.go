@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/presence"
 	"github.com/heraldsse/herald/server"
 	"github.com/heraldsse/herald/sse"
 	"github.com/heraldsse/herald/store/memory"
@@ -70,7 +71,11 @@ func need(t *testing.T, tool string) string {
 func startHerald(t *testing.T) exposition {
 	t.Helper()
 	log := memory.New(memory.Options{})
-	h, err := hub.New(hub.Options{Log: log})
+	reg, err := presence.NewMemory(presence.MemoryOptions{}) // as herald serve keeps it by default
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Options{Log: log, Presence: reg, PresenceEvents: server.PresenceEvents})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +98,9 @@ func startHerald(t *testing.T) exposition {
 		ts.Close()
 		if err := log.Close(); err != nil {
 			t.Errorf("memory log Close: %v", err)
+		}
+		if err := reg.Close(closeCtx); err != nil {
+			t.Errorf("presence Close: %v", err)
 		}
 	})
 
@@ -122,7 +130,9 @@ func startHerald(t *testing.T) exposition {
 		want   float64
 	}{
 		{"herald_streams_open", nil, 2},
-		{"herald_events_published_total", nil, 3},
+		{"herald_events_published_total", nil, 5}, // and the two streams' herald:join on presence/chat/lobby
+		{"herald_presence_subscriptions", nil, 2},
+		{"herald_presence_cluster_subscriptions", nil, 2},
 		{"herald_events_delivered_total", nil, 5},
 		{"herald_replays_total", nil, 1},
 		{"herald_publish_errors_total", map[string]string{"reason": "invalid"}, 1},
