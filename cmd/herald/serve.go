@@ -24,7 +24,9 @@ import (
 const serveHelp = `Serve the hub's HTTP API and the apps of the Flask SSE tutorial on one address.
 
 The API: GET /events?topic=T subscribes (resume with Last-Event-ID or
-?lastEventId=), POST /events publishes, GET /healthz and /readyz report health,
+?lastEventId=), POST /events publishes, GET /presence?topic=T lists who is
+subscribed (--presence; joins and leaves are events on presence/<topic>),
+GET /healthz and /readyz report health,
 GET /metrics serves Prometheus metrics, and GET /openapi.json describes every
 route (OpenAPI 3.1). With --tls-cert and --tls-key it serves HTTPS, HTTP/2
 included. Every request gets an X-Request-ID (a sane incoming one
