@@ -84,42 +84,23 @@ type Options struct {
 // withDefaults returns o with every zero field set to its default, or an
 // error wrapping [ErrInvalidOptions].
 func (o Options) withDefaults() (Options, error) {
-	durations := []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{
-		{"StreamInterval", &o.StreamInterval, DefaultStreamInterval},
-		{"AdvancedInterval", &o.AdvancedInterval, DefaultAdvancedInterval},
-		{"IDInterval", &o.IDInterval, DefaultIDInterval},
-		{"TaskStep", &o.TaskStep, DefaultTaskStep},
-		{"StockInterval", &o.StockInterval, DefaultStockInterval},
-		{"MetricsInterval", &o.MetricsInterval, DefaultMetricsInterval},
-		{"SequenceInterval", &o.SequenceInterval, DefaultSequenceInterval},
+	err := orDefault(
+		setting[time.Duration]{"StreamInterval", &o.StreamInterval, DefaultStreamInterval},
+		setting[time.Duration]{"AdvancedInterval", &o.AdvancedInterval, DefaultAdvancedInterval},
+		setting[time.Duration]{"IDInterval", &o.IDInterval, DefaultIDInterval},
+		setting[time.Duration]{"TaskStep", &o.TaskStep, DefaultTaskStep},
+		setting[time.Duration]{"StockInterval", &o.StockInterval, DefaultStockInterval},
+		setting[time.Duration]{"MetricsInterval", &o.MetricsInterval, DefaultMetricsInterval},
+		setting[time.Duration]{"SequenceInterval", &o.SequenceInterval, DefaultSequenceInterval},
+	)
+	if err == nil {
+		err = orDefault(
+			setting[int]{"TaskConcurrency", &o.TaskConcurrency, DefaultTaskConcurrency},
+			setting[int]{"MaxTasks", &o.MaxTasks, DefaultMaxTasks},
+		)
 	}
-	for _, d := range durations {
-		switch {
-		case *d.v < 0:
-			return o, fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, d.name, *d.v)
-		case *d.v == 0:
-			*d.v = d.def
-		}
-	}
-	counts := []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"TaskConcurrency", &o.TaskConcurrency, DefaultTaskConcurrency},
-		{"MaxTasks", &o.MaxTasks, DefaultMaxTasks},
-	}
-	for _, c := range counts {
-		switch {
-		case *c.v < 0:
-			return o, fmt.Errorf("%w: %s is negative (%d)", ErrInvalidOptions, c.name, *c.v)
-		case *c.v == 0:
-			*c.v = c.def
-		}
+	if err != nil {
+		return o, err
 	}
 	if o.Hub == nil {
 		return o, fmt.Errorf("%w: Hub is nil", ErrInvalidOptions)
@@ -128,6 +109,28 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o, nil
+}
+
+// setting is one numeric field of [Options]: its name, where it is, and its
+// default.
+type setting[T int | time.Duration] struct {
+	name string
+	v    *T
+	def  T
+}
+
+// orDefault sets each zero setting to its default, and refuses a negative
+// one with an error wrapping [ErrInvalidOptions].
+func orDefault[T int | time.Duration](settings ...setting[T]) error {
+	for _, s := range settings {
+		switch {
+		case *s.v < 0:
+			return fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, s.name, *s.v)
+		case *s.v == 0:
+			*s.v = s.def
+		}
+	}
+	return nil
 }
 
 // Apps serves the tutorial's apps. Create it with [New] (the zero value is
