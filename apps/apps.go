@@ -289,17 +289,8 @@ func (a *Apps) Close(ctx context.Context) error {
 	}
 	// The waiter ends with the last stream it waits for, even when ctx
 	// ends first; a.done makes that soon.
-	waited := make(chan struct{})
-	go func() {
-		a.streams.Wait()
-		close(waited)
-	}()
-	select {
-	case <-waited:
-	case <-ctx.Done():
-		if err == nil {
-			err = fmt.Errorf("apps: close: %w", ctx.Err())
-		}
+	if werr := waitGroup(ctx, &a.streams); werr != nil && err == nil {
+		err = fmt.Errorf("apps: close: %w", werr)
 	}
 	return err
 }
@@ -309,6 +300,15 @@ func (a *Apps) isClosed() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.closed
+}
+
+// refuseClosed answers 503 and reports true once Close has begun.
+func (a *Apps) refuseClosed(w http.ResponseWriter) bool {
+	if a.isClosed() {
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return true
+	}
+	return false
 }
 
 // serveStream opens an event stream for r and runs body on it, unless the
@@ -348,4 +348,20 @@ func (a *Apps) openStream(w http.ResponseWriter, r *http.Request) *sse.Stream {
 		return nil
 	}
 	return st
+}
+
+// waitGroup waits for wg, or returns ctx's error when ctx ends first; the
+// goroutine waiting for wg then ends with wg.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wg.Wait()
+	}()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-done:
+		return nil
+	}
 }
