@@ -320,7 +320,7 @@ func listPresence(ctx context.Context, reg presence.Registry, pq presenceQuery) 
 		}
 		var topics []string
 		for _, m := range rec.Topics {
-			if m.Kind == presence.KindHerald && covers(pq.topic, m.Value) {
+			if m.Kind == presence.KindHerald && topic.Covers(pq.topic, m.Value) {
 				topics = append(topics, m.Value)
 			}
 		}
