@@ -973,6 +973,107 @@ export class Subscription {
 }
 
 /**
+ * presence follows who is subscribed to a topic or pattern on herald
+ * (docs/presence.md): it subscribes to `presence/<topic>` for the
+ * herald:join and herald:leave events, reads `GET /presence?topic=` (every
+ * page) each time the stream opens, and keeps `members`, a Map from
+ * subscriber ID to subscriber ({id, topics, node, start, payload}). A leave
+ * is final (an ID is one connection), so a listing read after a leave never
+ * brings it back. With `join`, the same stream also subscribes to the topic
+ * itself, which puts this client in the presence it follows.
+ *
+ * @param {string | URL} url herald's events URL, such as "/events"; the
+ *   listing is read at "presence" next to it ("/presence")
+ * @param {string} topic a topic or pattern, such as "chat/lobby"
+ * @param {object} [options] subscribe's options (token, headers, onState,
+ *   onError, fetch, EventSource, transport, ...), and:
+ * @param {boolean} [options.join] also subscribe to topic itself, to be listed
+ * @param {unknown} [options.payload] with join and auth off: the payload this
+ *   client is listed with (sent as JSON in the `payload` parameter)
+ * @param {(members: Map<string, object>) => void} [options.onChange] called
+ *   after every change of members
+ * @returns {{members: Map<string, object>, subscription: Subscription, close: () => void}}
+ */
+export function presence(url, topic, options = {}) {
+  if (typeof topic !== "string" || topic === "") {
+    throw new TypeError(`herald.js: presence: a topic must be a non-empty string, got ${JSON.stringify(topic)}`);
+  }
+  const { join, payload, onChange, onState, ...rest } = options;
+  const target = resolveURL(url);
+  const listing = new URL("presence", target);
+  if (payload !== undefined) {
+    target.searchParams.set("payload", JSON.stringify(payload));
+  }
+  const members = new Map();
+  const left = new Set();
+  const changed = () => onChange?.(members);
+  let reading = 0;
+  // read merges every page of the listing; a newer read makes it stop.
+  const read = async () => {
+    const mine = ++reading;
+    const f = rest.fetch ?? globalThis.fetch;
+    let after = "";
+    do {
+      const q = new URL(listing);
+      q.searchParams.set("topic", topic);
+      q.searchParams.set("limit", "1000");
+      if (after) {
+        q.searchParams.set("after", after);
+      }
+      const headers = { ...rest.headers };
+      const token = typeof rest.token === "function" ? await rest.token() : rest.token;
+      if (token) {
+        headers.Authorization = `Bearer ${token}`;
+      }
+      const res = await f(q.href, { headers });
+      if (!res.ok) {
+        throw await refusal(res, `herald.js: presence of ${topic}`);
+      }
+      const body = await res.json();
+      if (mine !== reading || subscription.state === "closed") {
+        return;
+      }
+      for (const s of body.subscribers ?? []) {
+        if (!left.has(s.id)) {
+          members.set(s.id, s);
+        }
+      }
+      after = body.next || "";
+    } while (after);
+    changed();
+  };
+  const topics = join ? [topic, `presence/${topic}`] : [`presence/${topic}`];
+  const subscription = subscribe(target, topics, {
+    ...rest,
+    json: true,
+    events: ["herald:join", "herald:leave"],
+    onState: (state, info) => {
+      if (state === "open") {
+        read().catch((err) => rest.onError?.(err));
+      }
+      onState?.(state, info);
+    },
+    onEvent: ({ type, data: s }) => {
+      if (!s || typeof s.id !== "string") {
+        return;
+      }
+      if (type === "herald:join") {
+        if (left.has(s.id)) {
+          return;
+        }
+        const had = members.get(s.id);
+        members.set(s.id, had ? { ...had, topics: [...new Set([...had.topics, ...s.topics])] } : s);
+      } else {
+        members.delete(s.id);
+        left.add(s.id);
+      }
+      changed();
+    },
+  });
+  return { members, subscription, close: () => subscription.close() };
+}
+
+/**
  * publish sends one event to herald (`POST /events`) and resolves to its
  * ID. data that is a string is sent as is; any other value as compact JSON.
  * A refusal rejects with a HeraldError whose status is the HTTP status and

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -325,4 +326,36 @@ func TestPresenceKilledNodeRealTimings(t *testing.T) {
 		t.Skip("waits up to 20 s for the default presence TTL; run without -short")
 	}
 	killedNode(t, presenceTimings{}, 5*time.Second)
+}
+
+// TestPresenceHistoryPolicy: with presence on, presence/** gets a history
+// policy of its own, last, unless a --history pattern covers it.
+func TestPresenceHistoryPolicy(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		presence bool
+		history  []string
+		want     string
+	}{
+		{"presence on, demo policies", true, nil, "[{stocks/** 200 10m0s} {system/** 200 10m0s} {chat/** 5000 24h0m0s} {tasks/** 5000 24h0m0s} {presence/** 1000 10m0s}]"},
+		{"presence on, a policy of the user's", true, []string{"--history", "chat/**=5"}, "[{chat/** 5 0s} {presence/** 1000 10m0s}]"},
+		{"presence on, a pattern covering presence/**", true, []string{"--history", "**=5"}, "[{** 5 0s}]"},
+		{"presence on, the user's own presence policy", true, []string{"--history", "presence/**=7"}, "[{presence/** 7 0s}]"},
+		{"presence off", false, []string{"--history", "chat/**=5"}, "[{chat/** 5 0s}]"},
+	} {
+		var h historyConfig
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		historyFlags(fs, &h)
+		if err := fs.Parse(c.history); err != nil {
+			t.Fatal(err)
+		}
+		h.presence = c.presence
+		r := h.retention()
+		if got := fmt.Sprint(r.Policies); got != c.want {
+			t.Errorf("%s: policies %s, want %s", c.name, got, c.want)
+		}
+		if err := r.Validate(); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
 }

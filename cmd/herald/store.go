@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,7 @@ type historyConfig struct {
 	size     int           // --history-size: events the default policy keeps; zero means the store's default
 	age      time.Duration // --history-age: how long the default policy keeps an event; zero means the store's default
 	policies policiesFlag  // --history: the policies per pattern; unset means demoPolicies
+	presence bool          // --presence: add presencePolicy
 }
 
 // historyFlags defines the history flags on fs, filling c.
@@ -167,8 +169,20 @@ func (c historyConfig) retention() store.Retention {
 	if !c.policies.set {
 		policies = demoPolicies
 	}
+	if c.presence && !slices.ContainsFunc(policies, func(p store.Policy) bool { return topic.Covers(p.Pattern, presencePolicy.Pattern) }) {
+		policies = append(slices.Clip(policies), presencePolicy)
+	}
 	return store.Retention{Policies: policies, MaxEntries: c.size, MaxAge: c.age}
 }
+
+// presencePolicy keeps presence's join and leave events apart from every
+// other topic's history, last among the policies: without it they would
+// share the default policy's events with the application's topics, and a
+// busy room's comings and goings would evict them. A thousand for ten
+// minutes covers a watcher's reconnection; one that is away longer reads
+// GET /presence again (docs/presence.md). A --history pattern that covers
+// presence/** replaces it.
+var presencePolicy = store.Policy{Pattern: "presence/**", MaxEntries: 1000, MaxAge: 10 * time.Minute}
 
 // check reports whether --store names a store open can open, and whether
 // the policies are valid.

@@ -88,13 +88,16 @@ export async function startHerald(t, args = [], opts = {}) {
 /**
  * mintToken runs `herald token` with the secret and returns the token.
  * @param {string} secret
- * @param {{publish?: string, subscribe?: string, ttl?: string}} scope
+ * @param {{publish?: string, subscribe?: string, payload?: string, ttl?: string}} scope
  */
 export async function mintToken(secret, scope) {
   const bin = await heraldBinary();
   const args = ["token", "--ttl", scope.ttl ?? "1h"];
   if (scope.publish) {
     args.push("--publish", scope.publish);
+  }
+  if (scope.payload) {
+    args.push("--payload", scope.payload);
   }
   if (scope.subscribe) {
     args.push("--subscribe", scope.subscribe);

@@ -49,6 +49,6 @@ test("npm pack holds herald.js, its README and package.json, nothing else", asyn
 test("the module's exports", () => {
   assert.deepEqual(Object.keys(herald).sort(), [
     "DEFAULT_MAX_DELAY", "DEFAULT_MAX_SIZE", "DEFAULT_RETRY", "HeraldError", "Parser", "Subscription",
-    "publish", "reconnectDelay", "subscribe", "version",
+    "presence", "publish", "reconnectDelay", "subscribe", "version",
   ]);
 });

@@ -2,11 +2,11 @@
 // room. The room on screen shows its history (GET /chat/history) and then
 // its live messages; a message in another room raises that room's unread
 // count and a short notice. POST /chat/messages sends. Who is in the room
-// on screen is the hub's presence: a second subscription, to chat/<room>
-// and presence/chat/<room>, puts this page in the room with its name as
-// payload and brings the room's herald:join and herald:leave events; GET
-// /presence says who was there first.
-import { subscribe } from "/herald.js";
+// on screen is the hub's presence, through herald.js's presence: a second
+// subscription, to chat/<room> and presence/chat/<room>, puts this page in
+// the room with its name as payload and brings the room's herald:join and
+// herald:leave events; GET /presence says who was there first.
+import { presence, subscribe } from "/herald.js";
 
 const defaultRooms = ["lobby", "random", "help"];
 const roomPattern = /^[a-z0-9-]{1,32}$/;
@@ -178,17 +178,14 @@ subscribe("/events", "chat/*", {
   },
 });
 
-// The room's presence: members by subscriber ID, and the IDs that left
-// (an ID is one connection: once gone, it never comes back), so a listing
-// read after a leave cannot bring that member back.
-let presence = null;
-let members = new Map();
-let left = new Set();
+// The room's presence (herald.js presence): the page joins the room's
+// topic with its name as payload and follows who else is there.
+let roomPresence = null;
 
 // renderMembers shows the members of the room, by name.
-function renderMembers() {
-  const items = [...members.entries()]
-    .map(([id, p]) => ({ id, user: typeof p?.user === "string" ? p.user : "someone", mine: p?.tab === tab }))
+function renderMembers(members) {
+  const items = [...members.values()]
+    .map((s) => ({ id: s.id, user: typeof s.payload?.user === "string" ? s.payload.user : "someone", mine: s.payload?.tab === tab }))
     .sort((a, b) => a.user.localeCompare(b.user) || a.id.localeCompare(b.id))
     .map((m) => {
       const item = document.createElement("li");
@@ -202,71 +199,29 @@ function renderMembers() {
   memberList.dataset.count = String(items.length);
 }
 
-function addMember(s) {
-  if (!left.has(s.id)) {
-    members.set(s.id, s.payload);
-  }
-}
-
-// readMembers merges who the hub lists in room, page by page.
-async function readMembers(room, sub) {
-  let after = "";
-  do {
-    const query = new URLSearchParams({ topic: `chat/${room}`, limit: "1000" });
-    if (after) {
-      query.set("after", after);
-    }
-    const resp = await fetch(`/presence?${query}`);
-    const body = await resp.json();
-    if (!resp.ok) {
-      throw new Error(body.error || resp.statusText);
-    }
-    if (presence !== sub) {
-      return; // the page moved to another room meanwhile
-    }
-    body.subscribers.forEach(addMember);
-    after = body.next || "";
-  } while (after);
-  renderMembers();
-  presenceState.textContent = "";
-  memberList.dataset.room = room;
-}
-
-// enterRoom moves this page's presence to room, with the name typed.
-function enterRoom(room) {
-  presence?.close();
-  members = new Map();
-  left = new Set();
-  renderMembers();
+// enterRoom moves this page's presence to name, with the name typed.
+function enterRoom(name) {
+  roomPresence?.close();
+  renderMembers(new Map());
   delete memberList.dataset.room;
   presenceState.textContent = "Joining…";
-  const payload = JSON.stringify({ user: userInput.value.trim() || "guest", tab });
-  const sub = subscribe(`/events?payload=${encodeURIComponent(payload)}`, [`chat/${room}`, `presence/chat/${room}`], {
-    json: true,
-    events: ["herald:join", "herald:leave"],
+  roomPresence = presence("/events", `chat/${name}`, {
+    join: true,
+    payload: { user: userInput.value.trim() || "guest", tab },
+    onChange: (members) => {
+      renderMembers(members);
+      presenceState.textContent = "";
+      memberList.dataset.room = name;
+    },
     onState: (state) => {
-      if (state === "open") {
-        readMembers(room, sub).catch((err) => {
-          presenceState.textContent = `Could not read who is here: ${err.message}`;
-        });
-      } else if (state === "reconnecting") {
+      if (state === "reconnecting") {
         presenceState.textContent = "Reconnecting…";
       }
     },
-    onEvent: ({ type, data: s }) => {
-      if (!s || typeof s.id !== "string") {
-        return;
-      }
-      if (type === "herald:join") {
-        addMember(s);
-      } else {
-        members.delete(s.id);
-        left.add(s.id);
-      }
-      renderMembers();
+    onError: (err) => {
+      presenceState.textContent = `Could not read who is here: ${err.message}`;
     },
   });
-  presence = sub;
 }
 
 // A new name enters the room again, under it.
