@@ -28,8 +28,9 @@ type SubscribeRequest struct {
 	// Filter, when set, is asked about every event the topics match, live
 	// or replayed, whether the subscription receives it; it is also the
 	// only way a subscription receives events published Private. It runs
-	// on the hub's follower and replay readers, for one subscription at a
-	// time: it must be quick, must not block, and must not call the hub.
+	// on the hub's follower and replay readers, never twice at once for one
+	// subscription: it must be quick, must not block, and must not call the
+	// hub.
 	Filter func(*Candidate) bool
 	// OwnIDs makes the subscription see each event's OwnID (its publisher's
 	// own ID, or GeneratedIDPrefix and the log's ID) instead of the log's
@@ -96,6 +97,7 @@ type Subscription struct {
 	h        *Hub
 	patterns []string
 	filter   func(*Candidate) bool
+	filterMu sync.Mutex // serializes filter: the follower and a replay reader may ask at once
 	ownIDs   bool
 	quiet    bool
 	lastSeq  uint64 // the hub's follower only
@@ -251,7 +253,8 @@ func (s *Subscription) push(it *item) bool {
 
 // accepts reports whether s receives the event e, c being what its filter
 // is asked. Only the follower and the replay readers call it, each with its
-// own c.
+// own c, and while s replays both may ask at once: filterMu keeps the
+// filter's calls one at a time, as SubscribeRequest.Filter promises.
 func (s *Subscription) accepts(c *Candidate, e store.Entry) bool {
 	if s.filter == nil {
 		return !e.Private
@@ -260,6 +263,8 @@ func (s *Subscription) accepts(c *Candidate, e store.Entry) bool {
 		c.Topics = append([]string{e.Topic}, e.Also...)
 		c.Private = e.Private
 	}
+	s.filterMu.Lock()
+	defer s.filterMu.Unlock()
 	return s.filter(c)
 }
 
