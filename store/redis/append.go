@@ -54,21 +54,6 @@ local function last(key)
   end
   return '0-0'
 end
-local function add(key, maxlen, trim, id, prev, fields)
-  local args = {'XADD', key}
-  if maxlen ~= '' then
-    args[#args + 1] = 'MAXLEN'
-    args[#args + 1] = trim
-    args[#args + 1] = maxlen
-  end
-  args[#args + 1] = id
-  args[#args + 1] = 'prev'
-  args[#args + 1] = prev
-  for i = 1, #fields do args[#args + 1] = fields[i] end
-  return redis.pcall(unpack(args))
-end
-local bound = ARGV[1]
-if bound == '0' then bound = '' end
 local trim = ARGV[2]
 local k = tonumber(ARGV[3])
 local maxlen, age, prev, written = {}, {}, {}, {}
@@ -79,22 +64,27 @@ for j = 1, k do
 end
 local shared = last(KEYS[1])
 local ids = {}
-while i <= #ARGV do
-  local j, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  local fields = {}
-  for f = i + 2, i + 1 + n do fields[#fields + 1] = ARGV[f] end
-  i = i + 2 + n
-  local id = add(KEYS[1], bound, trim, '*', shared, fields)
+local n = #ARGV
+while i <= n do
+  local j, f = tonumber(ARGV[i]), i + 2
+  local to = i + 1 + tonumber(ARGV[i + 1])
+  i = to + 1
+  local id
+  if ARGV[1] == '0' then
+    id = redis.pcall('XADD', KEYS[1], '*', 'prev', shared, unpack(ARGV, f, to))
+  else
+    id = redis.pcall('XADD', KEYS[1], 'MAXLEN', trim, ARGV[1], '*', 'prev', shared, unpack(ARGV, f, to))
+  end
   if type(id) == 'table' then
     ids[#ids + 1] = id
   else
     shared = id
     local key, r = KEYS[j + 1], nil
     if maxlen[j] == '0' then
-      r = add(key, '0', '=', id, '0-0', fields)
+      r = redis.pcall('XADD', key, 'MAXLEN', '=', '0', id, 'prev', '0-0', unpack(ARGV, f, to))
     else
       if prev[j] == nil then prev[j] = last(key) end
-      r = add(key, maxlen[j], trim, id, prev[j], fields)
+      r = redis.pcall('XADD', key, 'MAXLEN', trim, maxlen[j], id, 'prev', prev[j], unpack(ARGV, f, to))
       if type(r) ~= 'table' then
         prev[j] = id
         written[j] = true
