@@ -95,6 +95,7 @@ var clusterRows = []row{
 	{"max_rate_p99_ms", "ramp through HTTP: p99 at that rate, ms", -1},
 	{"max_rate_redis", "ramp straight into Redis (store/redis Append, 256 publishers): highest rate with p99 within the bound, events/s", +1},
 	{"max_rate_redis_p99_ms", "ramp straight into Redis: p99 at that rate, ms", -1},
+	{"max_rate_redis_redis_cpu_us", "ramp straight into Redis: redis-server CPU per event at that rate, µs", -1},
 	{"fail_lost", "failover: acknowledged events a client never received", -1},
 	{"fail_dup", "failover: events a client received twice", -1},
 	{"fail_recover_ms_max", "failover: kill to the last moved client's next event, ms", -1},
@@ -129,10 +130,10 @@ func runCluster(ctx context.Context, c config, p *progress) *scenarioResult {
 			return fail(err)
 		}
 	}
-	redisURL := cc.Redis
+	redisURL, redisPid := cc.Redis, 0
 	if redisURL == "" {
 		var stop func()
-		if redisURL, stop, err = startRedisServer(ctx, dir); err != nil {
+		if redisURL, redisPid, stop, err = startRedisServer(ctx, dir); err != nil {
 			return fail(err)
 		}
 		defer stop()
@@ -143,7 +144,7 @@ func runCluster(ctx context.Context, c config, p *progress) *scenarioResult {
 			name = multi
 		}
 		p.printf("cluster %s: start", name)
-		cl := &cluster{c: c, bin: bin, redis: redisURL, p: p, name: name, stream: fmt.Sprintf("bench:cluster:%d:%d", os.Getpid(), n)}
+		cl := &cluster{c: c, bin: bin, redis: redisURL, redisPid: redisPid, p: p, name: name, stream: fmt.Sprintf("bench:cluster:%d:%d", os.Getpid(), n)}
 		ir := &implResult{Metrics: map[string]float64{}}
 		if err := cl.run(ctx, n, ir); err != nil {
 			ir.Error = err.Error()
@@ -180,21 +181,21 @@ var errNoRedis = errors.New("cluster: no redis-server on PATH and no -redis URL"
 
 // startRedisServer starts a private redis-server on a free port, with no
 // persistence, in dir.
-func startRedisServer(ctx context.Context, dir string) (string, func(), error) {
+func startRedisServer(ctx context.Context, dir string) (string, int, func(), error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
-		return "", nil, errNoRedis
+		return "", 0, nil, errNoRedis
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.CommandContext(ctx, path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logs := &logTail{name: "redis-server", max: 20}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	addr := "127.0.0.1:" + strconv.Itoa(port)
@@ -202,15 +203,15 @@ func startRedisServer(ctx context.Context, dir string) (string, func(), error) {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return "redis://" + addr + "/0", stop, nil
+			return "redis://" + addr + "/0", cmd.Process.Pid, stop, nil
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", nil, fmt.Errorf("redis-server on %s did not answer: %s", addr, logs)
+			return "", 0, nil, fmt.Errorf("redis-server on %s did not answer: %s", addr, logs)
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil { // polling a port
 			stop()
-			return "", nil, err
+			return "", 0, nil, err
 		}
 	}
 }
@@ -226,15 +227,16 @@ func freePort() (int, error) {
 
 // cluster is one run: its nodes, its load processes, its publishers.
 type cluster struct {
-	c      config
-	bin    string
-	redis  string
-	stream string
-	name   string
-	p      *progress
-	nodes  []*node
-	loads  []*child
-	http   *http.Client
+	c        config
+	bin      string
+	redis    string
+	redisPid int // of the redis-server the scenario started; 0 for -redis
+	stream   string
+	name     string
+	p        *progress
+	nodes    []*node
+	loads    []*child
+	http     *http.Client
 	// direct, when set, is where publish appends: the log itself, as a
 	// node would, without HTTP in between.
 	direct *redis.Log
@@ -308,7 +310,7 @@ func (cl *cluster) stop() {
 			select {
 			case <-done:
 			case <-time.After(5 * time.Second):
-				n.kill()
+				_ = n.cmd.Process.Kill()
 				<-done
 			}
 			n.dead.Store(true)
@@ -533,6 +535,16 @@ func (cl *cluster) live(i int) *node {
 	return up[i%len(up)]
 }
 
+// redisCPU is the CPU time of the redis-server the scenario started (10 ms
+// ticks), or 0.
+func (cl *cluster) redisCPU() time.Duration {
+	if cl.redisPid == 0 {
+		return 0
+	}
+	d, _ := procCPU(cl.redisPid)
+	return d
+}
+
 func (cl *cluster) nodeCPU() time.Duration {
 	var t time.Duration
 	for _, n := range cl.nodes {
@@ -633,10 +645,15 @@ func (cl *cluster) run(ctx context.Context, n int, ir *implResult) error {
 
 // rampStep is one rate of the ramp.
 type rampStep struct {
-	Rate       int     `json:"rate"`
-	Achieved   float64 `json:"achieved_per_s"`
-	P50MS      float64 `json:"p50_ms"`
-	P99MS      float64 `json:"p99_ms"`
+	Rate     int     `json:"rate"`
+	Achieved float64 `json:"achieved_per_s"`
+	P50MS    float64 `json:"p50_ms"`
+	P99MS    float64 `json:"p99_ms"`
+	// CPU per event published, µs: of redis-server (when the scenario
+	// started it) and of all the herald processes (following, dispatching,
+	// and for the ramp through HTTP, publishing).
+	RedisCPUUS float64 `json:"redis_cpu_us_per_event"`
+	NodeCPUUS  float64 `json:"nodes_cpu_us_per_event"`
 	Missing    int64   `json:"missing"`
 	Failed     int64   `json:"failed"`
 	FirstError string  `json:"first_error,omitempty"`
@@ -663,24 +680,31 @@ func (cl *cluster) ramp(ctx context.Context, r *run, ir *implResult, suffix stri
 		if err := r.expect(sent, true); err != nil {
 			return err
 		}
+		redis0, nodes0 := cl.redisCPU(), cl.nodeCPU()
 		pub := cl.publish(ctx, n, rate, false, nil)
 		w, err := r.wait()
 		if err != nil {
 			return err
 		}
+		redisCPU, nodesCPU := cl.redisCPU()-redis0, cl.nodeCPU()-nodes0
 		h, err := r.hist()
 		if err != nil {
 			return err
 		}
 		q, _ := quantiles(h, 0.5, 0.99)
 		st := rampStep{Rate: rate, Achieved: float64(pub.Acked) / pub.Elapsed.Seconds(), P50MS: q[0] / 1000, P99MS: q[1] / 1000,
-			Missing: w.Missing - pub.Failed*int64(subs), Failed: pub.Failed, FirstError: pub.FirstErr}
+			Missing: w.Missing - pub.Failed*int64(subs), Failed: pub.Failed, FirstError: pub.FirstErr,
+			RedisCPUUS: float64(redisCPU.Microseconds()) / float64(max(pub.Acked, 1)), NodeCPUUS: float64(nodesCPU.Microseconds()) / float64(max(pub.Acked, 1))}
 		steps = append(steps, st)
-		cl.logf("ramp%s %d events/s: achieved %.0f/s, p50 %.1f ms, p99 %.1f ms, failed %d, missing %d", suffix, rate, st.Achieved, st.P50MS, st.P99MS, st.Failed, st.Missing)
+		cl.logf("ramp%s %d events/s: achieved %.0f/s, p50 %.1f ms, p99 %.1f ms, failed %d, missing %d; CPU per event: redis %.1f µs, herald %.1f µs",
+			suffix, rate, st.Achieved, st.P50MS, st.P99MS, st.Failed, st.Missing, st.RedisCPUUS, st.NodeCPUUS)
 		if st.P99MS > float64(cc.RampP99.Milliseconds()) || st.Failed > 0 || st.Missing != 0 {
 			break
 		}
 		ir.Metrics["max_rate"+suffix], ir.Metrics["max_rate"+suffix+"_p99_ms"] = st.Achieved, st.P99MS
+		if cl.redisPid != 0 {
+			ir.Metrics["max_rate"+suffix+"_redis_cpu_us"] = st.RedisCPUUS
+		}
 		if !w.Done {
 			break
 		}
