@@ -214,3 +214,82 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		})
 	}
 }
+
+// TestFollowerNeverSkipsSilently appends in concurrent batches to a shared
+// stream of 5 entries while a follower runs: entries may be trimmed before
+// it reads them, but then it says so (ErrEvicted) before the next entry it
+// yields; it never passes over an appended entry without an error, whether
+// it read them with XRANGE or from the XREAD that woke it.
+func TestFollowerNeverSkipsSilently(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	l := newLog(t, addr, redis.WithExactTrim(redis.Options{StreamLen: 5}))
+	type step struct {
+		e   store.Entry
+		err error
+	}
+	steps := make(chan step, 10_000) // in the order Follow yields them
+	ctx, cancel := context.WithCancel(t.Context())
+	seq := l.Follow(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e, err := range seq {
+			steps <- step{e, err}
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	var mu sync.Mutex
+	var appended []store.ID
+	for round := range 20 {
+		var wg sync.WaitGroup
+		for p := range 30 {
+			wg.Go(func() {
+				e, err := l.Append(t.Context(), store.Entry{Topic: "t", Event: sse.Event{Data: fmt.Sprint(round, p)}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				appended = append(appended, e.ID)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
+	end, err := l.Append(t.Context(), store.Entry{Topic: "t", Event: sse.Event{Data: "end"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(appended, store.ID.Compare)
+	var last store.ID // the last entry yielded, or the newest one reported evicted
+	timeout := time.After(wait)
+	for last != end.ID {
+		select {
+		case st := <-steps:
+			if st.err != nil {
+				if !errors.Is(st.err, store.ErrEvicted) {
+					t.Fatalf("Follow: %v", st.err)
+				}
+				// The error names the newest trimmed ID: "up to X".
+				_, after, _ := strings.Cut(st.err.Error(), " up to ")
+				id, perr := store.ParseID(strings.Fields(after)[0])
+				if perr != nil {
+					t.Fatalf("ErrEvicted without the ID it reached: %v", st.err)
+				}
+				last = id
+				continue
+			}
+			e := st.e
+			// Everything appended between last and e must have been
+			// reported evicted, which moves last past it.
+			for _, id := range appended {
+				if id.Compare(last) > 0 && id.Compare(e.ID) < 0 {
+					t.Fatalf("Follow yielded %v after %v without an error: %v was passed over", e.ID, last, id)
+				}
+			}
+			last = e.ID
+		case <-timeout:
+			t.Fatalf("Follow did not reach the last entry within %v (at %v)", wait, last)
+		}
+	}
+}

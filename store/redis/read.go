@@ -237,8 +237,8 @@ func (r *pageReader) merge() bool {
 // chunk reads up to n entries after cursor and up to end (a stream ID, or
 // "+") from c. A nonzero missed reports that entries right after cursor,
 // up to missed (the newest trimmed), were trimmed; the entries returned
-// then start at the oldest kept. A zero cursor reads from the start and
-// misses nothing.
+// then start at the oldest kept. A zero cursor reads from the start: it
+// misses what the first entry kept names as its predecessor, if anything.
 //
 // The common case takes one XRANGE from cursor inclusive: when cursor's own
 // entry is still there, nothing after it was trimmed. Otherwise XINFO STREAM
@@ -249,8 +249,19 @@ func (l *Log) chunk(ctx context.Context, c goredis.Cmdable, cursor store.ID, end
 		if err != nil {
 			return nil, store.ID{}, err
 		}
-		entries, err = decodeAll(msgs)
-		return entries, store.ID{}, err
+		if entries, err = decodeAll(msgs); err != nil || len(msgs) == 0 {
+			return entries, store.ID{}, err
+		}
+		// A zero cursor follows a stream that did not exist when Follow
+		// started: every entry in it came after. A first entry that names
+		// a predecessor means that one, and any before it, were trimmed
+		// unread.
+		if p, ok := msgs[0].Values[fieldPrev].(string); ok && p != "0-0" {
+			if missed, err = store.ParseID(p); err != nil {
+				return nil, store.ID{}, fmt.Errorf("stream entry %s, field %s: %w", msgs[0].ID, fieldPrev, err)
+			}
+		}
+		return entries, missed, nil
 	}
 	start := cursor.String()
 	msgs, err := c.XRangeN(ctx, l.stream, start, end, n+1).Result()
