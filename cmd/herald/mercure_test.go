@@ -1,0 +1,103 @@
+package main
+
+import (
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldsse/herald/internal/testenv"
+	"github.com/heraldsse/herald/mercure"
+)
+
+// TestMercureOnEveryStore runs what a Mercure client written against the
+// reference hub does, on each store herald serve offers: memory, bolt, and
+// two nodes sharing a real Redis (publishing on one, subscribing on the
+// other, and resuming on the first). Publish with alternate topics and a
+// topic too long for a herald topic; subscribe with both matcher types;
+// private updates to the granted subscriber only; replay with
+// Last-Event-ID, whose updates keep their IDs.
+func TestMercureOnEveryStore(t *testing.T) {
+	stores := []struct {
+		name  string
+		nodes func(t *testing.T) (pub, sub *testNode)
+	}{
+		{"memory", func(t *testing.T) (*testNode, *testNode) {
+			n := startNode(t, conformanceFlags...)
+			return n, n
+		}},
+		{"bolt", func(t *testing.T) (*testNode, *testNode) {
+			n := startNode(t, append([]string{"--store", "bolt:" + filepath.Join(t.TempDir(), "events.db")}, conformanceFlags...)...)
+			return n, n
+		}},
+		{"two nodes on redis", func(t *testing.T) (*testNode, *testNode) {
+			addr := testenv.StartRedis(t)
+			args := append([]string{"--store", redisStore(t, addr), "--redis-stream", "herald:mercure:" + strconv.FormatInt(time.Now().UnixNano(), 36)}, conformanceFlags...)
+			return startNode(t, args...), startNode(t, args...)
+		}},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			pub, sub := st.nodes(t)
+			mercureScenario(t, pub.ts.URL, sub.ts.URL)
+		})
+	}
+}
+
+// mercureScenario publishes on pubURL and subscribes on subURL.
+func mercureScenario(t *testing.T, pubURL, subURL string) {
+	long := "https://example.com/books/" + strings.Repeat("long/", 100) + "1"
+	books := q("match_urlpattern", "https://example.com/books/*")
+	exact := mercureSubscribe(t, subURL, q("match", topicA, "match", long), nil)
+	pattern := mercureSubscribe(t, subURL, books, bearer(subscriberToken(t, long)))
+
+	before := mustPublish(t, pubURL, update("before", []string{"https://example.com/authors/1"}))
+	var ids []string
+	for _, u := range []struct {
+		data    string
+		topics  []string
+		private bool
+	}{
+		{"public A", []string{topicA}, false},
+		{"private A", []string{topicA}, true},
+		{"alternate long", []string{"https://example.com/authors/2", long}, false},
+		{"private long", []string{long}, true},
+	} {
+		f := update(u.data, u.topics, "id", "urn:uuid:"+strconv.Itoa(len(ids)))
+		if u.private {
+			f.Set("private", "on")
+		}
+		ids = append(ids, mustPublish(t, pubURL, f))
+	}
+	if got, want := exact.datas(t, 2), []string{"public A", "alternate long"}; !slices.Equal(got, want) {
+		t.Errorf("anonymous exact subscriber received %q, want %q", got, want)
+	}
+	want := []string{"public A", "alternate long", "private long"}
+	var got, gotIDs []string
+	for range want {
+		ev := pattern.next(t)
+		got, gotIDs = append(got, ev.Data), append(gotIDs, ev.ID)
+	}
+	if !slices.Equal(got, want) || !slices.Equal(gotIDs, []string{ids[0], ids[2], ids[3]}) {
+		t.Errorf("URL-pattern subscriber with a grant on the long topic received %q %q, want %q with their IDs", got, gotIDs, want)
+	}
+
+	// Resume on the publishing node (another node, on Redis) after the
+	// update before them all, on another topic.
+	h := bearer(subscriberToken(t, long))
+	h.Set("Last-Event-ID", before)
+	replay := mercureSubscribe(t, pubURL, books, h)
+	if got := replay.resp.Header.Get("Mercure-Last-Event-ID"); got != before {
+		t.Errorf("Mercure-Last-Event-ID = %q, want %q", got, before)
+	}
+	got = replay.datas(t, len(want))
+	if !slices.Equal(got, want) {
+		t.Errorf("replay after %s: %q, want %q", before, got, want)
+	}
+	earliest := mercureSubscribe(t, subURL, q("match", topicA, "last_event_id", mercure.EarliestID), nil)
+	if got := earliest.datas(t, 1); got[0] != "public A" {
+		t.Errorf("earliest: %q, want the first public update", got)
+	}
+}
