@@ -101,3 +101,26 @@ func mercureScenario(t *testing.T, pubURL, subURL string) {
 		t.Errorf("earliest: %q, want the first public update", got)
 	}
 }
+
+// TestMercureNamespaceOnEvents checks how /events sees the Mercure
+// namespace (docs/topics.md): publishing into it is refused, subscribing
+// to it gets the public updates under their herald names, never private
+// ones.
+func TestMercureNamespaceOnEvents(t *testing.T) {
+	n := startNode(t, conformanceFlags...)
+	for _, topic := range []string{"mercure/x", "mercure/https:%2F%2Fexample.com%2Fbooks%2F1"} {
+		if _, status := n.publish(t, topic, "forged"); status != 400 {
+			t.Errorf("POST /events to %s: %d, want 400", topic, status)
+		}
+	}
+	dec := n.subscribe(t, t.Context(), "/events?topic=mercure/*", "")
+	mustPublish(t, n.ts.URL, update("private", []string{topicA}, "private", "on"))
+	id := mustPublish(t, n.ts.URL, update("public", []string{topicA}))
+	ev, err := dec.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Data != "public" || "urn:herald:"+ev.ID != id {
+		t.Errorf("/events on mercure/* received %+v, want the public update with its log ID (%s)", ev, id)
+	}
+}
