@@ -19,11 +19,12 @@ type mercureConfig struct {
 	audience      string
 	anonymous     bool
 	url           string
+	cookie        string
 	legacy        bool
 }
 
 // mercureFlagNames are the flags of mercureFlags, for serve's help.
-var mercureFlagNames = []string{"mercure-key", "mercure-subscriber-key", "mercure-public-key", "mercure-issuer", "mercure-audience", "mercure-anonymous", "mercure-url", "mercure-legacy"}
+var mercureFlagNames = []string{"mercure-key", "mercure-subscriber-key", "mercure-public-key", "mercure-issuer", "mercure-audience", "mercure-anonymous", "mercure-url", "mercure-cookie", "mercure-legacy"}
 
 // mercureFlags defines serve's Mercure flags on fs.
 func mercureFlags(fs *flag.FlagSet, cfg *mercureConfig) {
@@ -34,6 +35,7 @@ func mercureFlags(fs *flag.FlagSet, cfg *mercureConfig) {
 	fs.StringVar(&cfg.audience, "mercure-audience", "", "when set, every Mercure token's aud must name this `resource` (the hub URL, usually); set it when keys are shared with other hubs")
 	fs.BoolVar(&cfg.anonymous, "mercure-anonymous", false, "let Mercure subscribers without a token receive public updates")
 	fs.StringVar(&cfg.url, "mercure-url", mercure.DefaultHubURL, "the Mercure hub's public `URL`: relative topics and URL patterns resolve against it, its path is the endpoint's, and it roots the reserved namespace")
+	fs.StringVar(&cfg.cookie, "mercure-cookie", mercure.DefaultCookieName, "`name` of the cookie a Mercure token may come in when the request has no Authorization header")
 	fs.BoolVar(&cfg.legacy, "mercure-legacy", false, "also accept what clients of the pre-standardization protocol send: tokens with the mercure claim and no typ at+jwt, the mercureAuthorization cookie and authorization query parameter, the topic and lastEventID subscribe parameters")
 }
 
@@ -74,6 +76,7 @@ func (cfg *mercureConfig) options(corsOrigins []string, maxTopics int) (*mercure
 			Audience:       cfg.audience,
 			Anonymous:      cfg.anonymous,
 			PublishOrigins: corsOrigins,
+			CookieName:     cfg.cookie,
 		},
 		Limits: mercure.Limits{MaxMatchers: maxTopics},
 		Legacy: cfg.legacy,

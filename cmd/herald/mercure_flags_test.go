@@ -81,9 +81,9 @@ func TestMercureFlags(t *testing.T) {
 }
 
 // TestMercureKeys checks --mercure-public-key (an Ed25519 key: EdDSA
-// tokens of both roles) and --mercure-subscriber-key (subscribers' tokens
+// tokens of both roles), --mercure-subscriber-key (subscribers' tokens
 // signed with it, publishers' with --mercure-key, neither accepted for the
-// other role).
+// other role) and --mercure-cookie.
 func TestMercureKeys(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -136,5 +136,13 @@ func TestMercureKeys(t *testing.T) {
 	}
 	if status, body, _ := mercurePublish(t, split.ts.URL, hsPub, form); status != http.StatusOK {
 		t.Errorf("publisher token signed with --mercure-key: %d %q", status, body)
+	}
+
+	custom := startNode(t, "--mercure-key", mercureSecret, "--mercure-cookie", "app_token")
+	if resp := mercureGet(t, custom.ts.URL, q("match", "*"), http.Header{"Cookie": {"app_token=" + hsPub}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("token in the --mercure-cookie cookie: %d", resp.StatusCode)
+	}
+	if resp := mercureGet(t, custom.ts.URL, q("match", "*"), http.Header{"Cookie": {mercure.DefaultCookieName + "=" + hsPub}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("token in the default cookie with --mercure-cookie set: %d, want 401", resp.StatusCode)
 	}
 }
