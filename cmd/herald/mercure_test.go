@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -8,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/heraldsse/herald/internal/testenv"
 	"github.com/heraldsse/herald/mercure"
+	"github.com/heraldsse/herald/sse"
 )
 
 // TestMercureOnEveryStore runs what a Mercure client written against the
@@ -122,5 +129,66 @@ func TestMercureNamespaceOnEvents(t *testing.T) {
 	}
 	if ev.Data != "public" || "urn:herald:"+ev.ID != id {
 		t.Errorf("/events on mercure/* received %+v, want the public update with its log ID (%s)", ev, id)
+	}
+}
+
+// TestMercureHTTP2 subscribes and publishes over HTTP/2 (TLS): the stream
+// stays in its handler, written by the engine from there, with the
+// response fields, replay and live updates as over HTTP/1.1; and a token's
+// expiry ends it there too.
+func TestMercureHTTP2(t *testing.T) {
+	certFile, keyFile, pool := writeCert(t, t.TempDir())
+	n := startServe(t, append([]string{"--tls-cert", certFile, "--tls-key", keyFile}, conformanceFlags...)...)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+	publish := func(data string) string {
+		req, _ := http.NewRequest(http.MethodPost, n.url+mercurePath, strings.NewReader(update(data, []string{topicA}).Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+publisherToken(t))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+			t.Fatalf("publish over %s: %d %q", resp.Proto, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	first := publish("first")
+	publish("second")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.url+mercurePath+"?"+q("match", topicA, "last_event_id", first), nil)
+	tok := mercureToken(t, []grant{{[]string{"subscribe"}, []mercure.Matcher{{Value: "*"}}}}, func(tok *jwt.Token) {
+		tok.Claims.(jwt.MapClaims)["exp"] = time.Now().Add(2 * time.Second).Unix()
+	})
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || resp.Header.Get("Mercure-Last-Event-ID") != first {
+		t.Fatalf("subscribe: %s %d, Mercure-Last-Event-ID %q; want HTTP/2 200 and %q", resp.Proto, resp.StatusCode, resp.Header.Get("Mercure-Last-Event-ID"), first)
+	}
+	s := &mercureStream{resp: resp, dec: sse.NewDecoder(resp.Body)}
+	if got := s.next(t).Data; got != "second" {
+		t.Errorf("replayed %q, want second", got)
+	}
+	publish("third")
+	if got := s.next(t).Data; got != "third" {
+		t.Errorf("live %q, want third", got)
+	}
+	for { // the token expires within 2 s; the request's own limit is 20 s
+		if _, err := s.dec.Next(); err != nil {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the stream outlived its token")
 	}
 }
