@@ -2,9 +2,6 @@ package server
 
 import "net/http"
 
-// Covers exposes covers to the black-box tests.
-var Covers = covers
-
 // Authorize runs auth as configured by opts on a GET /events request for
 // topics carrying tok as a Bearer token, and returns the status it would
 // answer: 0 when allowed. It panics when opts are invalid.
