@@ -109,4 +109,3 @@ func FuzzCovers(f *testing.F) {
 		}
 	})
 }
-
