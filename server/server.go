@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +137,9 @@ func New(opts Options) (*Server, error) {
 		if s.mercure, err = mercure.New(mopts); err != nil {
 			return nil, fmt.Errorf("server: mercure: %w", err)
 		}
+		if p := s.mercure.HubURL().Path(); p == "/" || slices.Contains(apiRoutes, p) {
+			return nil, fmt.Errorf("server: mercure: the hub URL's path %q is one of herald's own routes; give the hub another", p)
+		}
 		s.mux.Handle(s.mercure.HubURL().Path(), withClient(s.mercure))
 		s.mux.Handle(s.mercure.HubURL().MetadataPath(), s.mercure)
 	}
@@ -170,7 +174,7 @@ func (s *Server) Handle(mux *http.ServeMux) {
 // gets 405 with an Allow header. A caller mounting the API path by path,
 // or checking a description of it (herald's OpenAPI test), reads them here.
 func (s *Server) Routes() []string {
-	routes := []string{api.EventsPath, "/healthz", "/readyz", "/metrics"}
+	routes := slices.Clone(apiRoutes)
 	if s.mercure != nil {
 		routes = append(routes, s.mercure.HubURL().Path(), s.mercure.HubURL().MetadataPath())
 	}
@@ -181,6 +185,9 @@ func (s *Server) Routes() []string {
 // Options.Mercure: an application reads its hub URL, or builds the
 // rel="mercure" Link its pages send ([mercure.Link]).
 func (s *Server) Mercure() *mercure.Handler { return s.mercure }
+
+// apiRoutes are the patterns of the API's own paths.
+var apiRoutes = []string{api.EventsPath, "/healthz", "/readyz", "/metrics"}
 
 // readOnly answers GET and HEAD with h, and any other method with 405, an
 // Allow header and a JSON error.

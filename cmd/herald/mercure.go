@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/heraldsse/herald/mercure"
+	"github.com/heraldsse/herald/openapi"
 )
 
 // mercureConfig is what serve's Mercure flags set.
@@ -49,6 +50,9 @@ func (cfg *mercureConfig) options(corsOrigins []string, maxTopics int) (*mercure
 			return nil, errors.New("--mercure-subscriber-key and --mercure-anonymous need the Mercure hub on: set --mercure-key or --mercure-public-key")
 		}
 		return nil, nil
+	}
+	if u, err := mercure.ParseHubURL(cfg.url); err == nil && u.Path() == openapi.Path {
+		return nil, fmt.Errorf("--mercure-url %s: its path is the OpenAPI description's; give the hub another", cfg.url)
 	}
 	var pub, sub []mercure.Key
 	if cfg.key != "" {

@@ -22,7 +22,8 @@ import (
 // TestMercureFlags checks how serve's Mercure flags and their HERALD_*
 // twins become the hub's options, and the combinations refused. Bad
 // inputs: a subscriber key or --mercure-anonymous without a key, a public
-// key file that does not exist, one that holds no key, a key too short.
+// key file that does not exist, one that holds no key, a key too short, a
+// hub URL on an API route or the description, one that is no URL, CORS "*".
 func TestMercureFlags(t *testing.T) {
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.pem")
@@ -44,6 +45,9 @@ func TestMercureFlags(t *testing.T) {
 		{name: "missing public key file", args: []string{"--mercure-public-key", filepath.Join(dir, "none.pem")}, wantErr: "--mercure-public-key"},
 		{name: "public key file without a key", args: []string{"--mercure-public-key", garbage}, wantErr: "mercure"},
 		{name: "key too short", args: []string{"--mercure-key", "short"}, wantErr: "mercure"},
+		{name: "hub URL on an API route", args: []string{"--mercure-key", mercureSecret, "--mercure-url", "https://example.com/events"}, wantErr: "herald's own routes"},
+		{name: "hub URL on the description", args: []string{"--mercure-key", mercureSecret, "--mercure-url", "https://example.com/openapi.json"}, wantErr: "OpenAPI"},
+		{name: "hub URL not a URL", args: []string{"--mercure-key", mercureSecret, "--mercure-url", "::"}, wantErr: "mercure"},
 		{name: "cors * with the hub on", args: []string{"--mercure-key", mercureSecret, "--cors-origins", "*"}, wantErr: "CORS"},
 	}
 	for _, tt := range tests {
