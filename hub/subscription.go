@@ -38,6 +38,12 @@ type SubscribeRequest struct {
 	// an OwnID the history holds resumes after the earliest event bearing
 	// it. This is Mercure's identification of events.
 	OwnIDs bool
+	// ResolveIn, with OwnIDs, are the patterns whose history a publisher's
+	// own LastEventID is looked for in; empty means Topics. A cursor names
+	// a place in the whole log, not in one topic: a subscriber to one topic
+	// may resume from the ID of an event on another (Mercure's discovery
+	// hands out the publisher's last ID, whatever its topic).
+	ResolveIn []string
 	// Quiet leaves out the hub's own notices, TypeGap and TypeReplayed: a
 	// client that does not expect them learns of a gap otherwise (see
 	// [Subscription.Resumed]).
@@ -163,7 +169,16 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	s.wake = s.wakeReady
 	resume := req.LastEventID != "" || req.FromStart
 	if resume {
-		from, known, err := h.resolve(ctx, req.LastEventID, req.OwnIDs, patterns)
+		scope := patterns
+		if len(req.ResolveIn) > 0 {
+			scope = req.ResolveIn
+			for _, p := range scope {
+				if err := topic.ValidatePattern(p); err != nil {
+					return nil, fmt.Errorf("hub: resolve in: %w", err)
+				}
+			}
+		}
+		from, known, err := h.resolve(ctx, req.LastEventID, req.OwnIDs, scope)
 		if err != nil {
 			return nil, fmt.Errorf("hub: replay after %.64q: %w", req.LastEventID, logError(err))
 		}
