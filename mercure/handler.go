@@ -110,8 +110,8 @@ type Options struct {
 	// Legacy also accepts what the pre-standardization protocol used, for
 	// clients and tokens not yet migrated: tokens without typ at+jwt (none,
 	// or "JWT"), the "mercure" claim and its namespaced form, the
-	// mercureAuthorization cookie and the authorization query parameter,
-	// and the topic and lastEventID subscribe parameters. Off, the handler
+	// authorization query parameter, and the topic and lastEventID
+	// subscribe parameters. Off, the handler
 	// speaks the draft only.
 	Legacy bool
 	// Now is the clock tokens are checked against. Nil means time.Now.

@@ -37,7 +37,7 @@ func mercureFlags(fs *flag.FlagSet, cfg *mercureConfig) {
 	fs.BoolVar(&cfg.anonymous, "mercure-anonymous", false, "let Mercure subscribers without a token receive public updates")
 	fs.StringVar(&cfg.url, "mercure-url", mercure.DefaultHubURL, "the Mercure hub's public `URL`: relative topics and URL patterns resolve against it, its path is the endpoint's, and it roots the reserved namespace")
 	fs.StringVar(&cfg.cookie, "mercure-cookie", mercure.DefaultCookieName, "`name` of the cookie a Mercure token may come in when the request has no Authorization header")
-	fs.BoolVar(&cfg.legacy, "mercure-legacy", false, "also accept what clients of the pre-standardization protocol send: tokens with the mercure claim and no typ at+jwt, the mercureAuthorization cookie and authorization query parameter, the topic and lastEventID subscribe parameters")
+	fs.BoolVar(&cfg.legacy, "mercure-legacy", false, "also accept what clients of the pre-standardization protocol send: tokens with the mercure claim and no typ at+jwt, the authorization query parameter, the topic and lastEventID subscribe parameters")
 }
 
 // options returns the Mercure handler's options cfg describes, nil when no
