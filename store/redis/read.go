@@ -37,14 +37,8 @@ import (
 // [Log.Close], one wrapping [store.ErrClosed].
 func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
 	op := "read after " + after.String()
-	if err := q.Check(); err != nil {
+	if err := store.CheckRead(ctx, q, l.isClosed()); err != nil {
 		return store.Page{}, fmt.Errorf("redis: %s: %w", op, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return store.Page{}, fmt.Errorf("redis: %s: %w", op, err)
-	}
-	if l.isClosed() {
-		return store.Page{}, fmt.Errorf("redis: %s: %w", op, store.ErrClosed)
 	}
 	r := pageReader{l: l, after: after, q: q, limit: q.Limit(), page: store.Page{Next: after}}
 	for _, i := range l.retention.Holding(q.Patterns) {
