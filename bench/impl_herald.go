@@ -21,9 +21,13 @@ type heraldImpl struct {
 	srv *server.Server
 }
 
-func newHerald() (*heraldImpl, error) {
+func newHerald(history int) (*heraldImpl, error) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	log := memory.New(memory.Options{})
+	var mo memory.Options
+	if history > 0 {
+		mo.Retention.MaxEntries = history // storm: the same history as the peers
+	}
+	log := memory.New(mo)
 	h, err := hub.New(hub.Options{Log: log, Logger: logger})
 	if err != nil {
 		log.Close()

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,6 +88,9 @@ type config struct {
 	ProfileDir   string
 	PlotPath     string
 	Runs         int
+
+	Storm stormConfig // storm.go
+	H2    h2Config    // h2.go
 }
 
 var (
@@ -121,8 +125,11 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&addr, "addr", "127.0.0.1:0", hidden)
 	loadIndex := fs.Int("load-index", 0, hidden)
 	fs.StringVar(&cpuProfile, "cpuprofile", "", hidden)
+	var so serveOpts
+	fs.IntVar(&so.History, "history", 0, hidden)
+	fs.BoolVar(&so.TLS, "tls", false, hidden)
 
-	fs.StringVar(&scenario, "scenario", "all", "scenario to run: idle, fanout, latency, churn or all; comma-separated for several")
+	fs.StringVar(&scenario, "scenario", "all", "scenario to run: idle, fanout, latency, churn or all (those four); storm, h2, h2mux, tls by name; comma-separated for several")
 	fs.StringVar(&impls, "impl", strings.Join(allImpls, ","), "implementations to run, comma-separated: herald, gosse, r3labs")
 	fs.StringVar(&c.JSONPath, "json", "results.json", "write the full results as JSON to this file; empty skips it")
 	fs.IntVar(&c.IdleSubs, "idle-subs", 15000, "idle: subscribers")
@@ -146,6 +153,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Runs, "runs", 0, "run each scenario this many times per implementation, interleaved, and report the median; 0 means each scenario's default (3 for churn, 1 for the rest)")
 	fs.StringVar(&c.PlotPath, "plot", "", "with -idle-steps, also draw RSS per idle subscriber against subscribers as an SVG at this path")
 	fs.StringVar(&c.ProfileDir, "profile", "", "write a CPU profile (and an allocations profile, .allocs.pprof) of each server process to this directory, as <scenario>-<subscribers>-<impl>.pprof")
+	stormFlags(fs, &c.Storm)
+	h2Flags(fs, &c.H2)
 	fs.DurationVar(&c.Deadline, "deadline", 15*time.Minute, "the whole run, and every child process, stops after this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -163,11 +172,14 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch role {
 	case "server":
-		err = serveRole(ctx, impls, addr, cpuProfile, os.Stdin, stdout)
+		err = serveRole(ctx, impls, addr, cpuProfile, so, os.Stdin, stdout)
 	case "load":
 		err = loadRole(ctx, *loadIndex, os.Stdin, stdout)
 	case "":
-		c.Scenarios, err = parseList(scenario, allScenarios, "scenario")
+		c.Scenarios, err = parseList(scenario, slices.Concat(allScenarios, extraScenarios), "scenario")
+		if scenario == "all" {
+			c.Scenarios = allScenarios // the extra scenarios run only by name
+		}
 		if err == nil {
 			c.Impls, err = parseList(impls, allImpls, "impl")
 		}
