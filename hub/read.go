@@ -88,6 +88,12 @@ func (s *Subscription) appendEvents(buf []byte) []byte {
 			buf = appendEntry(buf, p.entry, s.ownIDs)
 			n++
 		}
+		clear(backlog)
+		s.mu.Lock()
+		if s.replay.active {
+			s.backlogSpare = backlog[:0]
+		}
+		s.mu.Unlock()
 		s.h.delivered.Add(uint64(n))
 		if wake != nil {
 			wake()
