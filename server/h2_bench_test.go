@@ -16,12 +16,12 @@ import (
 
 // BenchmarkIdleHTTP2Stream opens 200 event streams over one TLS HTTP/2
 // connection, as a browser's tabs sharing a connection do, waits until the
-// hub holds them all and each has its response head, and reports the
-// server process's Go heap and stack in use per idle stream (client side
-// included: both ends live in this process, so the figure is an upper
-// bound for the server's share; compare runs, not absolutes) and
-// goroutines per stream. bench's h2 and h2mux scenarios measure the server
-// alone against its peers.
+// hub holds them all and each has its response head, and reports the Go
+// heap and stacks in use per idle stream (B/stream, stacks included),
+// the stacks alone, and goroutines per stream. Both ends live in this
+// process, so the client's share is in every figure (its goroutine per
+// stream among them): compare runs, not absolutes. bench's h2 and h2mux
+// scenarios measure the server alone against its peers.
 func BenchmarkIdleHTTP2Stream(b *testing.B) {
 	const streams = 200 // within net/http's 250 concurrent streams per connection
 	l := memory.New(memory.Options{})
@@ -45,9 +45,9 @@ func BenchmarkIdleHTTP2Stream(b *testing.B) {
 		ts.Close()
 	}()
 	client := ts.Client()
-	var perStream, goroutines float64
+	var perStream, stack, goroutines float64
 	for b.Loop() {
-		before := heapStack()
+		before, stack0 := heapStack()
 		g0 := runtime.NumGoroutine()
 		ctx, cancel := context.WithCancel(context.Background())
 		bodies := make([]io.Closer, 0, streams)
@@ -65,7 +65,9 @@ func BenchmarkIdleHTTP2Stream(b *testing.B) {
 		for h.Stats().Subscribers < streams {
 			runtime.Gosched()
 		}
-		perStream = float64(heapStack()-before) / streams
+		after, stack1 := heapStack()
+		perStream = float64(after-before) / streams
+		stack = float64(stack1-stack0) / streams
 		goroutines = float64(runtime.NumGoroutine()-g0) / streams
 		cancel()
 		for _, body := range bodies {
@@ -76,15 +78,16 @@ func BenchmarkIdleHTTP2Stream(b *testing.B) {
 		}
 	}
 	b.ReportMetric(perStream, "B/stream")
+	b.ReportMetric(stack, "stack-B/stream")
 	b.ReportMetric(goroutines, "goroutines/stream")
 }
 
-// heapStack is the Go heap and stacks in use after two collections (the
-// second lets stacks shrink to what they hold).
-func heapStack() int64 {
+// heapStack is the Go heap and stacks in use, and the stacks alone, after
+// two collections (the second lets stacks shrink to what they hold).
+func heapStack() (all, stacks int64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapInuse + ms.StackInuse)
+	return int64(ms.HeapInuse + ms.StackInuse), int64(ms.StackInuse)
 }
