@@ -85,7 +85,7 @@ func (s *Subscription) appendEvents(buf []byte) []byte {
 				buf, _ = sse.AppendEvent(buf, *p.notice)
 				continue
 			}
-			buf = appendEntry(buf, p.entry, s.ownIDs)
+			buf = appendEntry(buf, *p.entry, s.ownIDs)
 			n++
 		}
 		clear(backlog)
@@ -255,7 +255,7 @@ func (s *Subscription) yieldPending(yield func(Event, error) bool) bool {
 			evs = append(evs, Event{Event: *p.notice})
 			continue
 		}
-		evs = append(evs, s.eventOf(p.entry))
+		evs = append(evs, s.eventOf(*p.entry))
 		delivered++
 	}
 	for _, it := range queue {

@@ -66,9 +66,13 @@ func (r *replayState) saw(id store.ID) {
 }
 
 // pending is one thing a replaying subscription has to send: a history
-// entry, or a notice of the hub's own (herald:gap, herald:replayed).
+// entry, or a notice of the hub's own (herald:gap, herald:replayed). The
+// entry points into the page the store returned, which it keeps alive
+// until sent: a backlog of pointers costs 16 bytes an entry where copies
+// cost 152 (a reconnect storm holds a page or two and two backlogs per
+// client).
 type pending struct {
-	entry  store.Entry
+	entry  *store.Entry
 	notice *sse.Event
 }
 
@@ -118,12 +122,12 @@ func (s *Subscription) readPage(ctx context.Context, max int) error {
 		h.gaps.Add(1)
 	}
 	var c Candidate
-	for _, e := range page.Entries {
+	for i := range page.Entries {
 		c = Candidate{}
-		if !s.accepts(&c, e) {
+		if !s.accepts(&c, page.Entries[i]) {
 			continue
 		}
-		s.backlog = append(s.backlog, pending{entry: e})
+		s.backlog = append(s.backlog, pending{entry: &page.Entries[i]})
 		s.replay.count++
 	}
 	s.replay.pages++
