@@ -44,7 +44,7 @@ func init() {
 			{"time_s", "time until every client has every event, s (from the first dial)", -1},
 			{"peak_rss_kib_per_client", "peak RSS growth per client, KiB (VmHWM − RSS before the storm)", -1},
 			{"peak_rss_mib", "peak server RSS, MiB", -1},
-			{"lost", "lost events (all clients)", -1},
+			{"lost", "lost events: not received when the wait ended (all clients)", -1},
 			{"duplicated", "duplicated events (all clients)", -1},
 			{"out_of_order", "events out of order (all clients)", -1},
 			{"server_cpu_s", "server CPU, s (storm only)", -1},
