@@ -91,7 +91,7 @@ func (s *Subscription) appendEvents(buf []byte) []byte {
 		clear(backlog)
 		s.mu.Lock()
 		if s.replay.active {
-			s.backlogSpare = backlog[:0]
+			s.pageSpare = backlog[:0]
 		}
 		s.mu.Unlock()
 		s.h.delivered.Add(uint64(n))

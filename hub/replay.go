@@ -109,7 +109,7 @@ func (s *Subscription) readPage(ctx context.Context, max int) error {
 
 	s.mu.Lock()
 	if s.backlog == nil {
-		s.backlog, s.backlogSpare = s.backlogSpare, nil
+		s.backlog, s.pageSpare = s.pageSpare, nil
 	}
 	s.backlog = slices.Grow(s.backlog, len(page.Entries)+2) // with room for a gap and the replayed notice
 	if reason != "" {
@@ -137,7 +137,7 @@ func (s *Subscription) readPage(ctx context.Context, max int) error {
 	s.replay.reading = false
 	if page.Done && s.replay.seen.Compare(s.replay.cursor) <= 0 {
 		s.replay.active = false
-		s.backlogSpare = nil
+		s.pageSpare = nil
 		s.threshold = s.replay.cursor
 		if s.replay.mark {
 			s.replay.mark = false

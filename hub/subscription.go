@@ -100,28 +100,25 @@ type Subscription struct {
 	quiet    bool
 	lastSeq  uint64 // the hub's follower only
 
-	mu      sync.Mutex
-	replay  replayState
-	backlog []pending // replayed history and notices still to send, in order, before the queue
-	// backlogSpare is a sent page's backlog array, emptied, for the next
-	// page while the replay lasts: a replay holds two arrays (one being
-	// encoded, one being filled) instead of allocating one per page.
-	backlogSpare []pending
-	queue        []*item // live events still to send
-	spare        []*item
-	busy         bool     // an event was queued since the last Release
-	threshold    store.ID // live events at or before it were replayed, or were before the client's ID
-	started      bool     // the stream's opening retry hint was read
-	signaled     bool     // the reader was woken and has not read since
-	wake         func()   // wakes the reader: Notify's function, else a send on ready
-	err          error
-	farewell     string        // a comment to send when the stream ends
-	finished     bool          // the stream's last words were read
-	ready        chan struct{} // Events' wake-up
-	done         chan struct{} // closed when the subscription ends
-	stopCtx      func() bool
-	record       *presence.Subscription // its presence record; nil when not announced
-	left         bool                   // its record left the registry
+	mu        sync.Mutex
+	replay    replayState
+	backlog   []pending // replayed history and notices still to send, in order, before the queue
+	pageSpare []pending // a sent backlog array, emptied, for the next page while the replay lasts
+	queue     []*item   // live events still to send
+	spare     []*item
+	busy      bool     // an event was queued since the last Release
+	threshold store.ID // live events at or before it were replayed, or were before the client's ID
+	started   bool     // the stream's opening retry hint was read
+	signaled  bool     // the reader was woken and has not read since
+	wake      func()   // wakes the reader: Notify's function, else a send on ready
+	err       error
+	farewell  string        // a comment to send when the stream ends
+	finished  bool          // the stream's last words were read
+	ready     chan struct{} // Events' wake-up
+	done      chan struct{} // closed when the subscription ends
+	stopCtx   func() bool
+	record    *presence.Subscription // its presence record; nil when not announced
+	left      bool                   // its record left the registry
 }
 
 // Subscribe registers a subscription for req.Topics. When req.LastEventID
