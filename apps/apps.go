@@ -84,42 +84,23 @@ type Options struct {
 // withDefaults returns o with every zero field set to its default, or an
 // error wrapping [ErrInvalidOptions].
 func (o Options) withDefaults() (Options, error) {
-	durations := []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{
-		{"StreamInterval", &o.StreamInterval, DefaultStreamInterval},
-		{"AdvancedInterval", &o.AdvancedInterval, DefaultAdvancedInterval},
-		{"IDInterval", &o.IDInterval, DefaultIDInterval},
-		{"TaskStep", &o.TaskStep, DefaultTaskStep},
-		{"StockInterval", &o.StockInterval, DefaultStockInterval},
-		{"MetricsInterval", &o.MetricsInterval, DefaultMetricsInterval},
-		{"SequenceInterval", &o.SequenceInterval, DefaultSequenceInterval},
+	err := orDefault(
+		setting[time.Duration]{"StreamInterval", &o.StreamInterval, DefaultStreamInterval},
+		setting[time.Duration]{"AdvancedInterval", &o.AdvancedInterval, DefaultAdvancedInterval},
+		setting[time.Duration]{"IDInterval", &o.IDInterval, DefaultIDInterval},
+		setting[time.Duration]{"TaskStep", &o.TaskStep, DefaultTaskStep},
+		setting[time.Duration]{"StockInterval", &o.StockInterval, DefaultStockInterval},
+		setting[time.Duration]{"MetricsInterval", &o.MetricsInterval, DefaultMetricsInterval},
+		setting[time.Duration]{"SequenceInterval", &o.SequenceInterval, DefaultSequenceInterval},
+	)
+	if err == nil {
+		err = orDefault(
+			setting[int]{"TaskConcurrency", &o.TaskConcurrency, DefaultTaskConcurrency},
+			setting[int]{"MaxTasks", &o.MaxTasks, DefaultMaxTasks},
+		)
 	}
-	for _, d := range durations {
-		switch {
-		case *d.v < 0:
-			return o, fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, d.name, *d.v)
-		case *d.v == 0:
-			*d.v = d.def
-		}
-	}
-	counts := []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"TaskConcurrency", &o.TaskConcurrency, DefaultTaskConcurrency},
-		{"MaxTasks", &o.MaxTasks, DefaultMaxTasks},
-	}
-	for _, c := range counts {
-		switch {
-		case *c.v < 0:
-			return o, fmt.Errorf("%w: %s is negative (%d)", ErrInvalidOptions, c.name, *c.v)
-		case *c.v == 0:
-			*c.v = c.def
-		}
+	if err != nil {
+		return o, err
 	}
 	if o.Hub == nil {
 		return o, fmt.Errorf("%w: Hub is nil", ErrInvalidOptions)
@@ -128,6 +109,28 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o, nil
+}
+
+// setting is one numeric field of [Options]: its name, where it is, and its
+// default.
+type setting[T int | time.Duration] struct {
+	name string
+	v    *T
+	def  T
+}
+
+// orDefault sets each zero setting to its default, and refuses a negative
+// one with an error wrapping [ErrInvalidOptions].
+func orDefault[T int | time.Duration](settings ...setting[T]) error {
+	for _, s := range settings {
+		switch {
+		case *s.v < 0:
+			return fmt.Errorf("%w: %s is negative (%v)", ErrInvalidOptions, s.name, *s.v)
+		case *s.v == 0:
+			*s.v = s.def
+		}
+	}
+	return nil
 }
 
 // Apps serves the tutorial's apps. Create it with [New] (the zero value is
@@ -286,17 +289,8 @@ func (a *Apps) Close(ctx context.Context) error {
 	}
 	// The waiter ends with the last stream it waits for, even when ctx
 	// ends first; a.done makes that soon.
-	waited := make(chan struct{})
-	go func() {
-		a.streams.Wait()
-		close(waited)
-	}()
-	select {
-	case <-waited:
-	case <-ctx.Done():
-		if err == nil {
-			err = fmt.Errorf("apps: close: %w", ctx.Err())
-		}
+	if werr := waitGroup(ctx, &a.streams); werr != nil && err == nil {
+		err = fmt.Errorf("apps: close: %w", werr)
 	}
 	return err
 }
@@ -306,6 +300,15 @@ func (a *Apps) isClosed() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.closed
+}
+
+// refuseClosed answers 503 and reports true once Close has begun.
+func (a *Apps) refuseClosed(w http.ResponseWriter) bool {
+	if a.isClosed() {
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return true
+	}
+	return false
 }
 
 // serveStream opens an event stream for r and runs body on it, unless the
@@ -345,4 +348,20 @@ func (a *Apps) openStream(w http.ResponseWriter, r *http.Request) *sse.Stream {
 		return nil
 	}
 	return st
+}
+
+// waitGroup waits for wg, or returns ctx's error when ctx ends first; the
+// goroutine waiting for wg then ends with wg.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wg.Wait()
+	}()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-done:
+		return nil
+	}
 }

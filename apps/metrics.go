@@ -288,18 +288,26 @@ func (s *metricsSampler) read(name string) (string, bool) {
 
 // reading reads the counters now.
 func (s *metricsSampler) reading() metricsReading {
-	r := metricsReading{at: s.now(), stats: s.stats()}
-	if text, ok := s.read("/proc/stat"); ok {
-		if t, err := parseCPUTimes(text); err == nil {
-			r.cpu = &t
-		}
+	return metricsReading{
+		at:    s.now(),
+		stats: s.stats(),
+		cpu:   readProc(s, "/proc/stat", parseCPUTimes),
+		net:   readProc(s, "/proc/net/dev", parseNetDev),
 	}
-	if text, ok := s.read("/proc/net/dev"); ok {
-		if c, err := parseNetDev(text); err == nil {
-			r.net = &c
-		}
+}
+
+// readProc reads the file name and parses it, or returns nil when either
+// fails: a sample leaves out what this system does not offer.
+func readProc[T any](s *metricsSampler, name string, parse func(string) (T, error)) *T {
+	text, ok := s.read(name)
+	if !ok {
+		return nil
 	}
-	return r
+	v, err := parse(text)
+	if err != nil {
+		return nil
+	}
+	return &v
 }
 
 // start takes the first reading, which the first sample's rates start from.
@@ -310,16 +318,8 @@ func (s *metricsSampler) sample() metricsSample {
 	cur := s.reading()
 	out := sampleBetween(s.prev, cur)
 	s.prev = cur
-	if text, ok := s.read("/proc/meminfo"); ok {
-		if m, err := parseMeminfo(text); err == nil {
-			out.Memory = &m
-		}
-	}
-	if text, ok := s.read("/proc/loadavg"); ok {
-		if l, err := parseLoadavg(text); err == nil {
-			out.Load = &l
-		}
-	}
+	out.Memory = readProc(s, "/proc/meminfo", parseMeminfo)
+	out.Load = readProc(s, "/proc/loadavg", parseLoadavg)
 	return out
 }
 
@@ -408,17 +408,10 @@ func (a *Apps) runMetrics(ctx context.Context, s *metricsSampler) {
 // ctx.Err() if ctx ends first.
 func (m *metricsRunner) close(ctx context.Context) error {
 	m.cancel()
-	done := make(chan struct{})
-	go func() {
-		m.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("apps: close metrics sampler: %w", ctx.Err())
+	if err := waitGroup(ctx, &m.wg); err != nil {
+		return fmt.Errorf("apps: close metrics sampler: %w", err)
 	}
+	return nil
 }
 
 // metricsHistory is the body of GET /metrics/history.
@@ -449,8 +442,7 @@ func (a *Apps) metricsHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	if a.isClosed() {
-		writeError(w, http.StatusServiceUnavailable, "shutting down")
+	if a.refuseClosed(w) {
 		return
 	}
 	ctx := r.Context()

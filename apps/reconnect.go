@@ -116,14 +116,10 @@ func (s *sequence) close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.stop()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("apps: close the sequence: %w", ctx.Err())
+	if err := waitGroup(ctx, &s.wg); err != nil {
+		return fmt.Errorf("apps: close the sequence: %w", err)
 	}
+	return nil
 }
 
 // add registers d for client, or reports false once closed.
@@ -217,8 +213,7 @@ func (a *Apps) reconnectStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if a.isClosed() {
-		writeError(w, http.StatusServiceUnavailable, "shutting down")
+	if a.refuseClosed(w) {
 		return
 	}
 	ctx := r.Context()

@@ -160,17 +160,7 @@ func (a *Apps) runStocks(ctx context.Context, m *stockMarket) {
 // when ctx ends. It is safe to call more than once.
 func (a *Apps) stopStocks(ctx context.Context) error {
 	a.stocks.cancel()
-	done := make(chan struct{})
-	go func() {
-		a.stocks.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitGroup(ctx, &a.stocks.wg)
 }
 
 // routeStocks registers the stock ticker's route: GET /stocks/symbols. The

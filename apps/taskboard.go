@@ -90,8 +90,7 @@ func (a *Apps) taskEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		topics[i] = tasks.Topic(id)
 	}
-	if a.isClosed() {
-		writeError(w, http.StatusServiceUnavailable, "shutting down")
+	if a.refuseClosed(w) {
 		return
 	}
 	ctx := r.Context()

@@ -79,8 +79,7 @@ func (a *Apps) taskProgress(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errUnknownTask.Error())
 		return
 	}
-	if a.isClosed() {
-		writeError(w, http.StatusServiceUnavailable, "shutting down")
+	if a.refuseClosed(w) {
 		return
 	}
 	ctx := r.Context()

@@ -47,6 +47,21 @@ Scenarios (-scenario, run for every -impl in the same invocation):
            deliveries, and whether the server's count returns to the steady
            number.
   all      all of the above, in that order.
+  cluster  herald serve on one Redis: one node, then -cluster-nodes nodes
+           (subscribers spread over them, publishers on all): a fan-out
+           burst, publish→receive latency at -cluster-rate, the highest
+           publish rate whose p99 stays within -cluster-ramp-p99, then one
+           node SIGKILLed while clients of herald's client package reconnect
+           to the others: lost, duplicated, time to recover. Not in "all".
+  storm    -storm-clients clients reconnect at once with Last-Event-ID at
+           the start of a -storm-events history of -storm-size bytes each
+           (replay on in every implementation): time until all have every
+           event, peak RSS growth per client, lost, duplicated and
+           out-of-order events. Not in "all".
+  h2, h2mux, tls
+           idle then fanout with -h2-subs subscribers over TLS: HTTP/2 with
+           one stream per connection (h2) or -h2-per-conn (h2mux), and
+           HTTP/1.1 (tls). Not in "all".
 
 Memory readings follow a runtime.GC() in the server (POST /bench/gc), so they
 show live memory rather than garbage. The machine is shared by the server and
@@ -89,8 +104,9 @@ type config struct {
 	PlotPath     string
 	Runs         int
 
-	Storm stormConfig // storm.go
-	H2    h2Config    // h2.go
+	Storm   stormConfig // storm.go
+	H2      h2Config    // h2.go
+	Cluster clusterConfig
 }
 
 var (
@@ -156,6 +172,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	stormFlags(fs, &c.Storm)
 	h2Flags(fs, &c.H2)
 	fs.DurationVar(&c.Deadline, "deadline", 15*time.Minute, "the whole run, and every child process, stops after this long")
+	clusterFlags(fs, &c.Cluster)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -176,9 +193,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	case "load":
 		err = loadRole(ctx, *loadIndex, os.Stdin, stdout)
 	case "":
-		c.Scenarios, err = parseList(scenario, slices.Concat(allScenarios, extraScenarios), "scenario")
+		c.Scenarios, err = parseList(scenario, slices.Concat(allScenarios, soloScenarios, extraScenarios), "scenario")
 		if scenario == "all" {
-			c.Scenarios = allScenarios // the extra scenarios run only by name
+			c.Scenarios = allScenarios // the other scenarios run only when named
 		}
 		if err == nil {
 			c.Impls, err = parseList(impls, allImpls, "impl")

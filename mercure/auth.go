@@ -27,7 +27,8 @@ const (
 	// AuthOptions.CookieName is empty: the name the draft recommends.
 	DefaultCookieName = "__Secure-mercure_access_token"
 	// LegacyCookieName is the cookie of the pre-standardization protocol,
-	// read as well with [Options.Legacy].
+	// still the reference hub's default: read as well when the configured
+	// cookie is absent, so that apps that set it keep working unchanged.
 	LegacyCookieName = "mercureAuthorization"
 )
 
@@ -263,7 +264,7 @@ func (a *authenticator) extract(r *http.Request) (string, bool, error) {
 		return tok, false, nil
 	}
 	names := []string{a.opts.CookieName}
-	if a.legacy && a.opts.CookieName != LegacyCookieName {
+	if a.opts.CookieName != LegacyCookieName {
 		names = append(names, LegacyCookieName)
 	}
 	for _, name := range names {
@@ -416,13 +417,9 @@ func (a *authenticator) detail(tok *Token, obj map[string]any) error {
 			return fmt.Errorf("topics[%d]: %w", i, err)
 		}
 	}
-	var payload json.RawMessage
-	if p, ok := obj["payload"]; ok {
-		b, err := json.Marshal(p)
-		if err != nil {
-			return fmt.Errorf("payload: %w", err)
-		}
-		payload = b
+	payload, err := payloadOf(obj)
+	if err != nil {
+		return err
 	}
 	a.record(tok, set, publish, subscribe, payload)
 	return nil
@@ -484,13 +481,9 @@ func (a *authenticator) legacyClaim(tok *Token, v any) error {
 	if !ok {
 		return errors.New("not an object")
 	}
-	var fallback json.RawMessage
-	if p, ok := obj["payload"]; ok {
-		b, err := json.Marshal(p)
-		if err != nil {
-			return fmt.Errorf("payload: %w", err)
-		}
-		fallback = b
+	fallback, err := payloadOf(obj)
+	if err != nil {
+		return err
 	}
 	for _, action := range []string{ActionPublish, ActionSubscribe} {
 		raw, ok := obj[action]
@@ -575,4 +568,17 @@ func (a *authenticator) checkOrigin(r *http.Request) error {
 		return nil
 	}
 	return fmt.Errorf("origin %q may not publish with a cookie", origin)
+}
+
+// payloadOf returns the JSON of obj's "payload" member, nil when it has none.
+func payloadOf(obj map[string]any) (json.RawMessage, error) {
+	p, ok := obj["payload"]
+	if !ok {
+		return nil, nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	return b, nil
 }

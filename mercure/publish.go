@@ -144,28 +144,25 @@ func parsePublishForm(body string, hub *HubURL, lim Limits) (Update, error) {
 		case "private":
 			u.Private = true
 		case "id":
-			if err := checkField(f, lim); err != nil || seen.id || f.value == "" {
+			if first, err := firstValue(f, lim, &seen.id); !first {
 				return err
 			}
-			seen.id = true
 			if err := checkID(f.value); err != nil {
 				return err
 			}
 			u.ID = f.value
 		case "type":
-			if err := checkField(f, lim); err != nil || seen.typ || f.value == "" {
+			if first, err := firstValue(f, lim, &seen.typ); !first {
 				return err
 			}
-			seen.typ = true
 			if err := checkType(f.value); err != nil {
 				return err
 			}
 			u.Type = f.value
 		case "retry":
-			if err := checkField(f, lim); err != nil || seen.retry || f.value == "" {
+			if first, err := firstValue(f, lim, &seen.retry); !first {
 				return err
 			}
-			seen.retry = true
 			if !isDigits(f.value) {
 				return fmt.Errorf("%w: retry %q is not a number of milliseconds (ASCII digits)", ErrBadRequest, f.value)
 			}
@@ -180,6 +177,17 @@ func parsePublishForm(body string, hub *HubURL, lim Limits) (Update, error) {
 		return Update{}, fmt.Errorf("%w: missing topic", ErrBadRequest)
 	}
 	return u, nil
+}
+
+// firstValue reports whether f is the first non-empty occurrence of a
+// single-valued field, seen saying whether one came before; it returns the
+// error when f's value is not acceptable at all.
+func firstValue(f formPair, lim Limits, seen *bool) (bool, error) {
+	if err := checkField(f, lim); err != nil || *seen || f.value == "" {
+		return false, err
+	}
+	*seen = true
+	return true, nil
 }
 
 // addTopic checks one topic field and appends it.

@@ -40,7 +40,8 @@ func TestDocumentValidates(t *testing.T) {
 
 // TestDocumentConventions checks what the document promises of every
 // operation: an operationId and a summary, and every error answer (4xx or
-// 5xx) with a body is herald's JSON error; and that each event an event
+// 5xx) with a body is herald's JSON error (the Mercure hub's are plain text,
+// as its protocol's); and that each event an event
 // stream describes names a schema the document has.
 func TestDocumentConventions(t *testing.T) {
 	doc := load(t)
@@ -62,6 +63,14 @@ func TestDocumentConventions(t *testing.T) {
 						if ct == "text/event-stream" {
 							checkEvents(t, doc, name, mt)
 						}
+					}
+					continue
+				}
+				if strings.HasPrefix(path, "/.well-known/mercure") {
+					// The Mercure protocol's errors are one line of plain
+					// text, as the reference hub's (docs/mercure.md, "Errors").
+					if len(content) != 1 || content.Get("text/plain") == nil {
+						t.Errorf("%s: %d answers %v; want text/plain, as Mercure's errors are", name, status, content)
 					}
 					continue
 				}

@@ -278,40 +278,11 @@ func authorizePublish(claims *Claims, t string) *authError {
 // coveredBy reports whether one of patterns covers r.
 func coveredBy(patterns []string, r string) bool {
 	for _, c := range patterns {
-		if covers(c, r) {
+		if topic.Covers(c, r) {
 			return true
 		}
 	}
 	return false
-}
-
-// covers reports whether every topic the valid pattern r matches is also
-// matched by the valid pattern c. A topic is a pattern without wildcards,
-// so covers(c, t) is topic.Match(c, t) for a topic t. Segment by segment:
-// "**" in c covers the rest of r, whatever it is; "*" in c covers one
-// segment of r that is "*" or a name; a name in c covers only the same
-// name; and "**" in r is covered only by "**" in c. Both must end
-// together, because "*" and names match exactly one segment and "**" at
-// least one.
-func covers(c, r string) bool {
-	for {
-		cs, crest, cmore := strings.Cut(c, "/")
-		if cs == "**" {
-			return true
-		}
-		rs, rrest, rmore := strings.Cut(r, "/")
-		switch {
-		case rs == "**":
-			return false
-		case cs == "*":
-		case cs != rs:
-			return false
-		}
-		if !cmore || !rmore {
-			return cmore == rmore
-		}
-		c, r = crest, rrest
-	}
 }
 
 // refuse answers a request auth refused, and logs it without its token

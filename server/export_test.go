@@ -2,9 +2,6 @@ package server
 
 import "net/http"
 
-// Covers exposes covers to the black-box tests.
-var Covers = covers
-
 // Authorize runs auth as configured by opts on a GET /events request for
 // topics carrying tok as a Bearer token, and returns the status it would
 // answer: 0 when allowed. It panics when opts are invalid.
@@ -27,3 +24,10 @@ func Authorize(opts AuthOptions, tok string, topics []string) int {
 	}
 	return 0
 }
+
+// MercureTopics and MercureTopicsOf expose the Mercure topic mapping to
+// the black-box tests.
+var (
+	MercureTopics   = mercureTopics
+	MercureTopicsOf = mercureTopicsOf
+)

@@ -308,26 +308,29 @@ func appendUTF8Replacing(dst, src []byte) []byte {
 // acceptable for it.
 func invalidPrefix(b []byte) int {
 	var need int
-	lo, hi := byte(0x80), byte(0xBF)
 	switch c := b[0]; {
 	case c >= 0xC2 && c <= 0xDF:
 		need = 1
 	case c >= 0xE0 && c <= 0xEF:
 		need = 2
-		if c == 0xE0 {
-			lo = 0xA0
-		} else if c == 0xED {
-			hi = 0x9F
-		}
 	case c >= 0xF0 && c <= 0xF4:
 		need = 3
-		if c == 0xF0 {
-			lo = 0x90
-		} else if c == 0xF4 {
-			hi = 0x8F
-		}
 	default:
 		return 1
+	}
+	// The second byte's range is narrower after four lead bytes (Unicode's
+	// table of well-formed sequences): no overlong forms, no surrogates, no
+	// code points past U+10FFFF.
+	lo, hi := byte(0x80), byte(0xBF)
+	switch b[0] {
+	case 0xE0:
+		lo = 0xA0
+	case 0xED:
+		hi = 0x9F
+	case 0xF0:
+		lo = 0x90
+	case 0xF4:
+		hi = 0x8F
 	}
 	n := 1
 	for ; n <= need && n < len(b); n++ {

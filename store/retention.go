@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -170,6 +171,22 @@ func (q Query) Check() error {
 		if err := topic.ValidatePattern(p); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 		}
+	}
+	return nil
+}
+
+// CheckRead is what every Log's Read checks before reading, in this order:
+// q (an error wrapping [ErrInvalidQuery]), ctx (ctx.Err()) and whether the
+// log is closed ([ErrClosed]).
+func CheckRead(ctx context.Context, q Query, closed bool) error {
+	if err := q.Check(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if closed {
+		return ErrClosed
 	}
 	return nil
 }

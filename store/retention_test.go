@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -110,6 +111,30 @@ func TestQuery(t *testing.T) {
 		}
 		if got := tc.q.Matches(tc.t); got != tc.hits {
 			t.Errorf("%+v.Matches(%q) = %v, want %v", tc.q, tc.t, got, tc.hits)
+		}
+	}
+}
+
+func TestCheckRead(t *testing.T) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	ok := store.Query{Patterns: []string{"chat/*"}}
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		q      store.Query
+		closed bool
+		want   error
+	}{
+		{"readable", context.Background(), ok, false, nil},
+		{"no pattern", context.Background(), store.Query{}, false, store.ErrInvalidQuery},
+		{"invalid pattern first, even when closed", done, store.Query{Patterns: []string{"a//b"}}, true, store.ErrInvalidQuery},
+		{"ctx done before closed", done, ok, true, context.Canceled},
+		{"closed", context.Background(), ok, true, store.ErrClosed},
+	} {
+		err := store.CheckRead(tc.ctx, tc.q, tc.closed)
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: CheckRead = %v, want %v", tc.name, err, tc.want)
 		}
 	}
 }

@@ -33,6 +33,9 @@ func startNode(t *testing.T, args ...string) *testNode {
 	if err := fs.Parse(append([]string{"--task-step", "20ms", "--heartbeat", "1s"}, args...)); err != nil {
 		t.Fatal(err)
 	}
+	if err := cfg.resolveAuth(); err != nil {
+		t.Fatal(err)
+	}
 	n, err := newNode(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -28,11 +28,7 @@ var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome"}
 // skips t, or fails it when CI=true.
 func NeedChromium(t testing.TB) string {
 	t.Helper()
-	path, err := findChromium()
-	if err != nil {
-		unavailable(t, "chromium", "HERALD_TEST_CHROMIUM", err)
-	}
-	return path
+	return need(t, "chromium", "HERALD_TEST_CHROMIUM", findChromium)
 }
 
 func findChromium() (string, error) {
@@ -60,11 +56,7 @@ const MinNodeMajor = 20
 // is none, or it is older, it skips t, or fails it when CI=true.
 func NeedNode(t testing.TB) string {
 	t.Helper()
-	path, err := findNode()
-	if err != nil {
-		unavailable(t, "node", "HERALD_TEST_NODE", err)
-	}
-	return path
+	return need(t, "node", "HERALD_TEST_NODE", findNode)
 }
 
 // DefaultPython is the Python NeedPythonFlask tries when HERALD_TEST_PYTHON
@@ -76,17 +68,18 @@ const DefaultPython = "/usr/bin/python3"
 // cannot import flask it skips t, or fails it when CI=true.
 func NeedPythonFlask(t testing.TB) string {
 	t.Helper()
+	return need(t, "python3-flask", "HERALD_TEST_PYTHON", findPythonFlask)
+}
+
+func findPythonFlask() (string, error) {
 	path, err := exec.LookPath(envOr("HERALD_TEST_PYTHON", DefaultPython))
-	if err == nil {
-		var out []byte
-		if out, err = exec.Command(path, "-c", "import flask").CombinedOutput(); err != nil {
-			err = fmt.Errorf("%s cannot import flask (apt-get install -y python3-flask): %w: %s", path, err, bytes.TrimSpace(out))
-		}
-	}
 	if err != nil {
-		unavailable(t, "python3-flask", "HERALD_TEST_PYTHON", err)
+		return "", err
 	}
-	return path
+	if out, err := exec.Command(path, "-c", "import flask").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%s cannot import flask (apt-get install -y python3-flask): %w: %s", path, err, bytes.TrimSpace(out))
+	}
+	return path, nil
 }
 
 func findNode() (string, error) {
@@ -115,11 +108,10 @@ const DefaultRedisAddr = "127.0.0.1:6379"
 // two seconds it skips t, or fails it when CI=true.
 func NeedRedis(t testing.TB) string {
 	t.Helper()
-	addr := envOr("HERALD_TEST_REDIS", DefaultRedisAddr)
-	if err := pingRedis(addr, 2*time.Second); err != nil {
-		unavailable(t, "redis", "HERALD_TEST_REDIS", err)
-	}
-	return addr
+	return need(t, "redis", "HERALD_TEST_REDIS", func() (string, error) {
+		addr := envOr("HERALD_TEST_REDIS", DefaultRedisAddr)
+		return addr, pingRedis(addr, 2*time.Second)
+	})
 }
 
 // pingRedis sends PING to the Redis server at addr over a raw TCP connection
@@ -154,6 +146,17 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// need returns what find finds, or else skips t, or fails it when CI=true,
+// saying what is missing and which variable envVar names it.
+func need(t testing.TB, what, envVar string, find func() (string, error)) string {
+	t.Helper()
+	found, err := find()
+	if err != nil {
+		unavailable(t, what, envVar, err)
+	}
+	return found
 }
 
 // unavailable skips t because what is missing, or fails it when CI=true.

@@ -105,21 +105,34 @@ func problem(s string, pattern bool) string {
 // IsPattern reports whether p has a wildcard segment.
 func IsPattern(p string) bool { return strings.Contains(p, "*") }
 
-// Match reports whether the valid pattern p matches the valid topic t.
-func Match(p, t string) bool {
+// Match reports whether the valid pattern p matches the valid topic t: it
+// is [Covers] for a topic, a pattern without wildcards.
+func Match(p, t string) bool { return Covers(p, t) }
+
+// Covers reports whether every topic the valid pattern r matches is also
+// matched by the valid pattern c. Segment by segment: "**" in c covers the
+// rest of r, whatever it is; "*" in c covers one segment of r that is "*"
+// or a name; a name in c covers only the same name; and "**" in r is
+// covered only by "**" in c. Both must end together, because "*" and names
+// match exactly one segment and "**" at least one.
+func Covers(c, r string) bool {
 	for {
-		ps, prest, pmore := strings.Cut(p, "/")
-		if ps == "**" {
+		cs, crest, cmore := strings.Cut(c, "/")
+		if cs == "**" {
 			return true
 		}
-		ts, trest, tmore := strings.Cut(t, "/")
-		if ps != "*" && ps != ts {
+		rs, rrest, rmore := strings.Cut(r, "/")
+		switch {
+		case rs == "**":
+			return false
+		case cs == "*":
+		case cs != rs:
 			return false
 		}
-		if !pmore || !tmore {
-			return pmore == tmore
+		if !cmore || !rmore {
+			return cmore == rmore
 		}
-		p, t = prest, trest
+		c, r = crest, rrest
 	}
 }
 

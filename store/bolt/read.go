@@ -27,14 +27,8 @@ import (
 // [ErrCorrupt].
 func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (store.Page, error) {
 	op := "read after " + after.String()
-	if err := q.Check(); err != nil {
+	if err := store.CheckRead(ctx, q, l.isClosed()); err != nil {
 		return store.Page{}, fmt.Errorf("bolt: %s: %w", op, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return store.Page{}, fmt.Errorf("bolt: %s: %w", op, err)
-	}
-	if l.isClosed() {
-		return store.Page{}, fmt.Errorf("bolt: %s: %w", op, store.ErrClosed)
 	}
 	holding := l.retention.Holding(q.Patterns)
 	var page store.Page

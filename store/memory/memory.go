@@ -227,10 +227,7 @@ func (l *Log) Read(ctx context.Context, after store.ID, q store.Query) (page sto
 		return store.Page{}, l.invalid
 	}
 	op := "read after " + after.String()
-	if err := q.Check(); err != nil {
-		return store.Page{}, fmt.Errorf("memory: %s: %w", op, err)
-	}
-	if err := ctx.Err(); err != nil {
+	if err := store.CheckRead(ctx, q, false); err != nil {
 		return store.Page{}, fmt.Errorf("memory: %s: %w", op, err)
 	}
 	holding := l.retention.Holding(q.Patterns)
