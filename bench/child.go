@@ -153,8 +153,9 @@ type serverProc struct {
 	http  *http.Client
 }
 
-func startServer(ctx context.Context, impl string, deadline time.Duration, cpuProfile string) (*serverProc, error) {
-	c, err := startChild(ctx, impl+" server", "-role", "server", "-impl", impl, "-addr", "127.0.0.1:0", "-deadline", deadline.String(), "-cpuprofile", cpuProfile)
+func startServer(ctx context.Context, impl string, deadline time.Duration, cpuProfile string, extra ...string) (*serverProc, error) {
+	args := append([]string{"-role", "server", "-impl", impl, "-addr", "127.0.0.1:0", "-deadline", deadline.String(), "-cpuprofile", cpuProfile}, extra...)
+	c, err := startChild(ctx, impl+" server", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -226,17 +227,21 @@ func (s *serverProc) publish(ctx context.Context, topic string, n, size, rate in
 }
 
 // procRSS returns the resident set size of process pid in KiB.
-func procRSS(pid int) (int64, error) {
+func procRSS(pid int) (int64, error) { return procStatusKiB(pid, "VmRSS") }
+
+// procStatusKiB returns a field of /proc/<pid>/status given in kB, such as
+// VmRSS or VmHWM (peak RSS).
+func procStatusKiB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat; it

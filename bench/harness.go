@@ -134,7 +134,11 @@ func runOne(ctx context.Context, c config, name string, def scenario, impl strin
 	if c.ProfileDir != "" {
 		profile = filepath.Join(c.ProfileDir, fmt.Sprintf("%s-%d-%s.pprof", name, n, impl))
 	}
-	r, err := startRun(ctx, c, impl, n, profile, p)
+	var su runSetup
+	if def.setup != nil {
+		su = def.setup(c)
+	}
+	r, err := startRun(ctx, c, impl, n, profile, p, su)
 	if err != nil {
 		ir.Error = err.Error()
 		return ir
@@ -175,14 +179,15 @@ type run struct {
 	srv   *serverProc
 	loads []*child
 	p     *progress
+	setup runSetup
 }
 
-func startRun(ctx context.Context, c config, impl string, subs int, profile string, p *progress) (*run, error) {
-	srv, err := startServer(ctx, impl, c.Deadline, profile)
+func startRun(ctx context.Context, c config, impl string, subs int, profile string, p *progress, su runSetup) (*run, error) {
+	srv, err := startServer(ctx, impl, c.Deadline, profile, su.ServerArgs...)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: c, impl: impl, subs: subs, srv: srv, p: p}
+	r := &run{c: c, impl: impl, subs: subs, srv: srv, p: p, setup: su}
 	nload := max(1, (subs+c.ConnsPerLoad-1)/c.ConnsPerLoad)
 	for i := range nload {
 		l, err := startChild(ctx, fmt.Sprintf("%s load %d", impl, i), "-role", "load", "-load-index", strconv.Itoa(i), "-deadline", c.Deadline.String())
@@ -234,7 +239,7 @@ func (r *run) broadcast(cmd loadCmd) ([]loadReply, error) {
 func (r *run) connect(n int) error {
 	k := len(r.loads)
 	reps, err := r.all(func(i int) loadCmd {
-		return loadCmd{Op: "connect", Addr: r.srv.hello.Addr, Target: r.srv.hello.Prefix + topicName, N: n/k + b2i(i < n%k)}
+		return loadCmd{Op: "connect", Addr: r.srv.eventsAddr(r.setup.Proto), Target: r.srv.hello.Prefix + topicName, N: n/k + b2i(i < n%k), Proto: r.setup.Proto, PerConn: r.setup.PerConn}
 	})
 	if err != nil {
 		return err

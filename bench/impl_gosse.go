@@ -20,8 +20,18 @@ type gosseImpl struct {
 	open atomic.Int64
 }
 
-func newGosse() *gosseImpl {
-	return &gosseImpl{srv: &sse.Server{
+func newGosse(history int) (*gosseImpl, error) {
+	var joe *sse.Joe // nil: the default, with no replayer
+	if history > 0 {
+		// storm: a FiniteReplayer keeps the newest history events and
+		// gives them IDs.
+		r, err := sse.NewFiniteReplayer(history, true)
+		if err != nil {
+			return nil, err
+		}
+		joe = &sse.Joe{Replayer: r}
+	}
+	srv := &sse.Server{
 		OnSession: func(w http.ResponseWriter, r *http.Request) ([]string, bool) {
 			t := r.URL.Query().Get("topic")
 			if t == "" {
@@ -30,7 +40,11 @@ func newGosse() *gosseImpl {
 			}
 			return []string{t}, true
 		},
-	}}
+	}
+	if joe != nil {
+		srv.Provider = joe
+	}
+	return &gosseImpl{srv: srv}, nil
 }
 
 func (x *gosseImpl) handler() http.Handler {

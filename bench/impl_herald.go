@@ -21,13 +21,19 @@ type heraldImpl struct {
 	srv *server.Server
 }
 
-func newHerald() (*heraldImpl, error) { return newHeraldWith(hub.Options{}) }
+func newHerald(history int) (*heraldImpl, error) {
+	var mo memory.Options
+	if history > 0 {
+		mo.Retention.MaxEntries = history // storm: the same history as the peers
+	}
+	return newHeraldWith(mo, hub.Options{})
+}
 
-// newHeraldWith is newHerald with the hub options hopts (Log and Logger
-// are set here).
-func newHeraldWith(hopts hub.Options) (*heraldImpl, error) {
+// newHeraldWith is newHerald with the memory log's options mo and the hub
+// options hopts (Log and Logger are set here).
+func newHeraldWith(mo memory.Options, hopts hub.Options) (*heraldImpl, error) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	log := memory.New(memory.Options{})
+	log := memory.New(mo)
 	hopts.Log, hopts.Logger = log, logger
 	h, err := hub.New(hopts)
 	if err != nil {

@@ -19,14 +19,16 @@ type r3labsImpl struct {
 	subs atomic.Int64
 }
 
-func newR3labs() *r3labsImpl {
+func newR3labs(history int) *r3labsImpl {
 	x := &r3labsImpl{}
 	x.srv = sse.NewWithCallback(
 		func(string, *sse.Subscriber) { x.subs.Add(1) },
 		func(string, *sse.Subscriber) { x.subs.Add(-1) },
 	)
 	x.srv.AutoStream = true
-	x.srv.AutoReplay = false
+	// storm: its event log, which keeps every event (the storm publishes
+	// exactly the history the others keep).
+	x.srv.AutoReplay = history > 0
 	return x
 }
 

@@ -36,6 +36,15 @@ type loadCmd struct {
 	StallMS    int64 `json:"stall_ms,omitempty"`
 	DurationMS int64 `json:"duration_ms,omitempty"`
 	Workers    int   `json:"workers,omitempty"`
+	// Proto and PerConn say how connect's subscribers connect (h2.go).
+	Proto   string `json:"proto,omitempty"`
+	PerConn int    `json:"per_conn,omitempty"`
+	// LastEventID is sent by connect's subscribers; Seq, when positive,
+	// makes each of them check that it gets events 1..Seq once and in
+	// order, and Expect on connect sets their target before they dial
+	// (storm.go).
+	LastEventID string `json:"last_event_id,omitempty"`
+	Seq         int    `json:"seq,omitempty"`
 }
 
 // loadReply answers one loadCmd.
@@ -60,6 +69,8 @@ type loadReply struct {
 	Cycles      int64 `json:"cycles"`       // churn: connect/disconnect cycles completed
 	CycleErrors int64 `json:"cycle_errors"` // churn: cycles that failed
 	ElapsedNS   int64 `json:"elapsed_ns"`
+
+	Seq seqReply `json:"seq"` // with Seq: order and uniqueness (storm.go)
 }
 
 // loadRole runs a load generator: it reads commands from in and answers
@@ -128,7 +139,7 @@ type gen struct {
 func (g *gen) do(ctx context.Context, c loadCmd) loadReply {
 	switch c.Op {
 	case "connect":
-		return g.connect(ctx, c.Addr, c.Target, c.N)
+		return g.connect(ctx, c)
 	case "status":
 		return g.status()
 	case "expect":
@@ -150,14 +161,35 @@ func (g *gen) do(ctx context.Context, c loadCmd) loadReply {
 // dial connects from the next source address in 127.0.0.2-127.0.0.254 and
 // sends a subscribe request.
 func (g *gen) dial(ctx context.Context, addr, target string) (net.Conn, error) {
+	return g.dialWith(ctx, loadCmd{Addr: addr, Target: target})
+}
+
+// dialTCP connects from the next source address in 127.0.0.2-127.0.0.254.
+func (g *gen) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	n := g.nextSrc.Add(1) + uint32(g.index)*97
 	src := net.IPv4(127, 0, 0, byte(2+n%253))
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// dialWith sends a subscribe request as c says: over TLS with c.Proto
+// "h1tls", with c.LastEventID.
+func (g *gen) dialWith(ctx context.Context, c loadCmd) (net.Conn, error) {
+	addr, target := c.Addr, c.Target
+	conn, err := g.dialTCP(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	req := "GET " + target + " HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+	if c.Proto == "h1tls" {
+		if conn, err = tlsHandshake(ctx, conn, "http/1.1"); err != nil {
+			return nil, err
+		}
+	}
+	req := "GET " + target + " HTTP/1.1\r\nHost: " + addr + "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
+	if c.LastEventID != "" {
+		req += "Last-Event-ID: " + c.LastEventID + "\r\n"
+	}
+	req += "\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		conn.Close()
 		return nil, err
@@ -168,7 +200,14 @@ func (g *gen) dial(ctx context.Context, addr, target string) (net.Conn, error) {
 // connect opens n subscribers, 64 dials at a time, and returns once every
 // request is sent; it does not wait for response heads (go-sse sends its
 // head with the first event).
-func (g *gen) connect(ctx context.Context, addr, target string, n int) loadReply {
+func (g *gen) connect(ctx context.Context, cmd loadCmd) loadReply {
+	n := cmd.N
+	if cmd.Expect > 0 {
+		g.expectNew(cmd.Expect, n)
+	}
+	if cmd.Proto == "h2" {
+		return g.connectH2(ctx, cmd)
+	}
 	var (
 		mu        sync.Mutex
 		r         loadReply
@@ -183,7 +222,7 @@ func (g *gen) connect(ctx context.Context, addr, target string, n int) loadReply
 	for range parallel {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) {
-				conn, err := g.dial(dialCtx, addr, target)
+				conn, err := g.dialWith(dialCtx, cmd)
 				mu.Lock()
 				if err != nil {
 					r.Failed++
@@ -195,11 +234,7 @@ func (g *gen) connect(ctx context.Context, addr, target string, n int) loadReply
 				}
 				r.Connected++
 				mu.Unlock()
-				c := &client{conn: conn}
-				g.mu.Lock()
-				g.clients = append(g.clients, c)
-				g.mu.Unlock()
-				g.readers.Go(func() { g.read(c) })
+				g.addClient(conn, cmd.Seq)
 			}
 		})
 	}
@@ -207,6 +242,16 @@ func (g *gen) connect(ctx context.Context, addr, target string, n int) loadReply
 	s := g.status()
 	s.Connected, s.Failed, s.FirstErr = r.Connected, r.Failed, r.FirstErr
 	return s
+}
+
+// addClient starts reading a subscriber's connection; seq > 0 checks its
+// events' order (storm.go).
+func (g *gen) addClient(conn net.Conn, seq int) {
+	c := &client{conn: conn, seq: newSeqCheck(seq)}
+	g.mu.Lock()
+	g.clients = append(g.clients, c)
+	g.mu.Unlock()
+	g.readers.Go(func() { g.read(c) })
 }
 
 func (g *gen) snapshot() []*client {
@@ -287,6 +332,7 @@ func (g *gen) wait(ctx context.Context, timeout, stall time.Duration) loadReply 
 		}
 	}
 	r.Done = r.Short == 0
+	r.Seq = g.seqStatus()
 	if r.Done {
 		r.DoneAtNS = g.doneAt.Load()
 	}
@@ -308,6 +354,7 @@ type client struct {
 	events atomic.Int64 // timed events received
 	warm   atomic.Int64 // warm-up events received
 	gone   atomic.Bool
+	seq    *seqCheck // with loadCmd.Seq (storm.go)
 
 	chunked bool
 	cstate  uint8 // chunkSize, chunkData, chunkEnd
@@ -489,6 +536,9 @@ func (g *gen) event(c *client, now int64) {
 	if c.isWarm {
 		c.warm.Add(1)
 		return
+	}
+	if c.seq != nil {
+		c.seq.see(c.ts)
 	}
 	n := c.events.Add(1)
 	if g.latency.Load() {

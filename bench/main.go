@@ -57,6 +57,15 @@ Scenarios (-scenario, run for every -impl in the same invocation):
            publish rate whose p99 stays within -cluster-ramp-p99, then one
            node SIGKILLed while clients of herald's client package reconnect
            to the others: lost, duplicated, time to recover. Not in "all".
+  storm    -storm-clients clients reconnect at once with Last-Event-ID at
+           the start of a -storm-events history of -storm-size bytes each
+           (replay on in every implementation): time until all have every
+           event, peak RSS growth per client, lost, duplicated and
+           out-of-order events. Not in "all".
+  h2, h2mux, tls
+           idle then fanout with -h2-subs subscribers over TLS: HTTP/2 with
+           one stream per connection (h2) or -h2-per-conn (h2mux), and
+           HTTP/1.1 (tls). Not in "all".
 
 Memory readings follow a runtime.GC() in the server (POST /bench/gc), so they
 show live memory rather than garbage. The machine is shared by the server and
@@ -99,6 +108,8 @@ type config struct {
 	PlotPath     string
 	Runs         int
 
+	Storm   stormConfig // storm.go
+	H2      h2Config    // h2.go
 	Cluster clusterConfig
 }
 
@@ -134,8 +145,11 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&addr, "addr", "127.0.0.1:0", hidden)
 	loadIndex := fs.Int("load-index", 0, hidden)
 	fs.StringVar(&cpuProfile, "cpuprofile", "", hidden)
+	var so serveOpts
+	fs.IntVar(&so.History, "history", 0, hidden)
+	fs.BoolVar(&so.TLS, "tls", false, hidden)
 
-	fs.StringVar(&scenario, "scenario", "all", "scenario to run: idle, fanout, latency, churn or all; comma-separated for several")
+	fs.StringVar(&scenario, "scenario", "all", "scenario to run: idle, fanout, latency, churn or all (those four); storm, h2, h2mux, tls by name; comma-separated for several")
 	fs.StringVar(&impls, "impl", strings.Join(allImpls, ","), "implementations to run, comma-separated: herald, gosse, r3labs")
 	fs.StringVar(&c.JSONPath, "json", "results.json", "write the full results as JSON to this file; empty skips it")
 	fs.IntVar(&c.IdleSubs, "idle-subs", 15000, "idle: subscribers")
@@ -159,6 +173,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Runs, "runs", 0, "run each scenario this many times per implementation, interleaved, and report the median; 0 means each scenario's default (3 for churn, 1 for the rest)")
 	fs.StringVar(&c.PlotPath, "plot", "", "with -idle-steps, also draw RSS per idle subscriber against subscribers as an SVG at this path")
 	fs.StringVar(&c.ProfileDir, "profile", "", "write a CPU profile (and an allocations profile, .allocs.pprof) of each server process to this directory, as <scenario>-<subscribers>-<impl>.pprof")
+	stormFlags(fs, &c.Storm)
+	h2Flags(fs, &c.H2)
 	fs.DurationVar(&c.Deadline, "deadline", 15*time.Minute, "the whole run, and every child process, stops after this long")
 	pc := presenceFlags(fs)
 	clusterFlags(fs, &c.Cluster)
@@ -178,7 +194,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch role {
 	case "server":
-		err = serveRole(ctx, impls, addr, cpuProfile, os.Stdin, stdout)
+		err = serveRole(ctx, impls, addr, cpuProfile, so, os.Stdin, stdout)
 	case "load":
 		err = loadRole(ctx, *loadIndex, os.Stdin, stdout)
 	case "":
@@ -186,9 +202,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 			err = runPresenceScenario(ctx, c, pc, stdout, stderr)
 			break
 		}
-		c.Scenarios, err = parseList(scenario, append(slices.Clone(allScenarios), soloScenarios...), "scenario")
+		c.Scenarios, err = parseList(scenario, slices.Concat(allScenarios, soloScenarios, extraScenarios), "scenario")
 		if scenario == "all" {
-			c.Scenarios = allScenarios
+			c.Scenarios = allScenarios // the other scenarios run only when named
 		}
 		if err == nil {
 			c.Impls, err = parseList(impls, allImpls, "impl")

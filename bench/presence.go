@@ -17,6 +17,7 @@ import (
 	"github.com/heraldsse/herald/presence"
 	presenceredis "github.com/heraldsse/herald/presence/redis"
 	"github.com/heraldsse/herald/server"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // The presence scenario: what herald's presence (docs/presence.md) costs
@@ -64,7 +65,7 @@ func newPresenceImpl(name string) (impl, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHeraldWith(hub.Options{Presence: reg, PresenceEvents: server.PresenceEvents})
+	h, err := newHeraldWith(memory.Options{}, hub.Options{Presence: reg, PresenceEvents: server.PresenceEvents})
 	if err != nil {
 		reg.Close(context.Background())
 		return nil, err
@@ -183,7 +184,7 @@ func presenceRun(ctx context.Context, c config, pc *presenceConfig, name, redisA
 	if _, err := rc.do("FLUSHALL"); err != nil {
 		return err
 	}
-	r, err := startRun(ctx, c, name, pc.subs, "", p)
+	r, err := startRun(ctx, c, name, pc.subs, "", p, runSetup{})
 	if err != nil {
 		return err
 	}

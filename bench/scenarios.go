@@ -18,7 +18,21 @@ type scenario struct {
 	title func(c config, subs int) string
 	rows  []row
 	run   func(ctx context.Context, r *run, ir *implResult) error
+	// setup, when set, gives the server's extra flags and how clients
+	// connect (storm.go, h2.go).
+	setup func(c config) runSetup
 }
+
+// runSetup is what a scenario needs beyond the defaults: extra flags for
+// the server process, and the protocol its clients speak.
+type runSetup struct {
+	ServerArgs []string
+	Proto      string // "" (HTTP/1.1), "h1tls" or "h2": see h2.go
+	PerConn    int    // h2: streams per connection
+}
+
+// extraScenarios are run only when named: -scenario all is the four above.
+var extraScenarios []string
 
 // row is one line of a scenario's table: a metric key and which way is
 // better (+1 higher, -1 lower, 0 neither: no ratio is printed).
@@ -184,10 +198,15 @@ type burst struct {
 }
 
 func runFanout(ctx context.Context, r *run, ir *implResult) error {
-	c := r.c
 	if err := r.ready(ctx, r.subs); err != nil {
 		return err
 	}
+	return measureFanout(ctx, r, ir)
+}
+
+// measureFanout runs the fanout bursts to subscribers that are ready.
+func measureFanout(ctx context.Context, r *run, ir *implResult) error {
+	c := r.c
 	load0 := r.loadCPU()
 	var mallocs0 uint64 // at the start of the second burst, or the first if it is the only one
 	var (

@@ -33,14 +33,24 @@ type impl interface {
 	close()
 }
 
-func newImpl(name string) (impl, error) {
+// serveOpts are the server role's hidden flags beyond the implementation.
+type serveOpts struct {
+	// History, when positive, turns on each implementation's replay with
+	// room for this many events (storm.go).
+	History int
+	// TLS also serves the subscribe endpoint over TLS on a second port,
+	// with HTTP/2 and HTTP/1.1 offered through ALPN (h2.go).
+	TLS bool
+}
+
+func newImpl(name string, so serveOpts) (impl, error) {
 	switch name {
 	case "herald":
-		return newHerald()
+		return newHerald(so.History)
 	case "gosse":
-		return newGosse(), nil
+		return newGosse(so.History)
 	case "r3labs":
-		return newR3labs(), nil
+		return newR3labs(so.History), nil
 	}
 	return newPresenceImpl(name) // or unknown
 }
@@ -50,6 +60,9 @@ func newImpl(name string) (impl, error) {
 type serverHello struct {
 	Addr   string `json:"addr"`
 	Prefix string `json:"prefix"`
+	// TLSAddr is where the subscribe endpoint is served over TLS, with
+	// -tls (h2.go).
+	TLSAddr string `json:"tls_addr,omitempty"`
 }
 
 // serverStats is the body of GET /bench/stats.
@@ -77,8 +90,8 @@ type publishResult struct {
 
 // serveRole runs one server under test until ctx ends or stdin closes
 // (the harness exited or closed it).
-func serveRole(ctx context.Context, name, addr, cpuProfile string, stdin io.Reader, stdout io.Writer) error {
-	im, err := newImpl(name)
+func serveRole(ctx context.Context, name, addr, cpuProfile string, so serveOpts, stdin io.Reader, stdout io.Writer) error {
+	im, err := newImpl(name, so)
 	if err != nil {
 		return err
 	}
@@ -123,8 +136,16 @@ func serveRole(ctx context.Context, name, addr, cpuProfile string, stdin io.Read
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	h := serverHello{Addr: ln.Addr().String(), Prefix: im.subscribePrefix()}
+	if so.TLS {
+		if h.TLSAddr, err = serveTLS(srv, addr); err != nil {
+			srv.Close()
+			<-served
+			return err
+		}
+	}
 
-	hello, _ := json.Marshal(serverHello{Addr: ln.Addr().String(), Prefix: im.subscribePrefix()})
+	hello, _ := json.Marshal(h)
 	if _, err := fmt.Fprintf(stdout, "%s\n", hello); err != nil {
 		srv.Close()
 		<-served
@@ -162,6 +183,7 @@ func benchPublish(w http.ResponseWriter, r *http.Request, im impl) {
 		return
 	}
 	warm := q.Get("kind") == "warm"
+	seq := q.Get("kind") == "seq" // data: the event's number from 1, for order checks (storm.go)
 	ctx := r.Context()
 	var res publishResult
 	buf := make([]byte, 0, max(size, 32))
@@ -174,9 +196,13 @@ func benchPublish(w http.ResponseWriter, r *http.Request, im impl) {
 				time.Sleep(d) // pacing, not waiting for a condition
 			}
 		}
-		if warm {
+		switch {
+		case warm:
 			buf = append(buf[:0], "warm "...)
-		} else {
+		case seq:
+			buf = strconv.AppendInt(buf[:0], int64(i+1), 10)
+			buf = append(buf, ' ')
+		default:
 			buf = strconv.AppendInt(buf[:0], at.UnixNano(), 10)
 			buf = append(buf, ' ')
 		}

@@ -85,9 +85,15 @@ func (s *Subscription) appendEvents(buf []byte) []byte {
 				buf, _ = sse.AppendEvent(buf, *p.notice)
 				continue
 			}
-			buf = appendEntry(buf, p.entry, s.ownIDs)
+			buf = appendEntry(buf, *p.entry, s.ownIDs)
 			n++
 		}
+		clear(backlog)
+		s.mu.Lock()
+		if s.replay.active {
+			s.pageSpare = backlog[:0]
+		}
+		s.mu.Unlock()
 		s.h.delivered.Add(uint64(n))
 		if wake != nil {
 			wake()
@@ -249,7 +255,7 @@ func (s *Subscription) yieldPending(yield func(Event, error) bool) bool {
 			evs = append(evs, Event{Event: *p.notice})
 			continue
 		}
-		evs = append(evs, s.eventOf(p.entry))
+		evs = append(evs, s.eventOf(*p.entry))
 		delivered++
 	}
 	for _, it := range queue {

@@ -111,6 +111,7 @@ type Subscription struct {
 	mu        sync.Mutex
 	replay    replayState
 	backlog   []pending // replayed history and notices still to send, in order, before the queue
+	pageSpare []pending // a sent backlog array, emptied, for the next page while the replay lasts
 	queue     []*item   // live events still to send
 	spare     []*item
 	busy      bool     // an event was queued since the last Release

@@ -184,41 +184,60 @@ func (e *Engine) Stream(st *sse.Stream, src Source) error {
 	})
 	beat := e.heartbeat()
 	active := false
-	buf := make([]byte, 0, 4096)
 	for {
-		buf = buf[:0]
-		ended := false
+		var wake, beating bool
 		select {
 		case <-ready:
+			wake = true
+		case <-beat:
+			beating = true
+		case <-st.Done():
+			err := fmt.Errorf("%w: %w", ErrClientGone, st.Err())
+			src.End(err)
+			return err
+		}
+		// The buffer is taken for each write and given back after it, so
+		// an idle stream holds none (server's BenchmarkIdleHTTP2Stream).
+		bp := streamBufs.Get().(*[]byte)
+		buf := (*bp)[:0]
+		ended := false
+		switch {
+		case wake:
 			buf, ended = src.AppendPending(buf)
 			active = active || len(buf) > 0
-		case <-beat:
+		case beating:
 			beat = e.heartbeat()
 			if !active {
 				buf = sse.AppendComment(buf, "")
 			}
 			active = false
 			src.Release()
-		case <-st.Done():
-			err := fmt.Errorf("%w: %w", ErrClientGone, st.Err())
+		}
+		var err error
+		if len(buf) > 0 {
+			err = st.WriteEncoded(buf)
+		}
+		if cap(buf) <= 1<<20 { // one burst should not pin a large buffer
+			*bp = buf[:0]
+			streamBufs.Put(bp)
+		}
+		if err != nil && !ended && !isClosed(src.Done()) {
+			err = e.writeError(err)
 			src.End(err)
 			return err
-		}
-		if len(buf) > 0 {
-			if err := st.WriteEncoded(buf); err != nil && !ended && !isClosed(src.Done()) {
-				err = e.writeError(err)
-				src.End(err)
-				return err
-			}
 		}
 		if ended {
 			return nil
 		}
-		if cap(buf) > 1<<20 {
-			buf = make([]byte, 0, 4096) // one burst should not pin a large buffer
-		}
 	}
 }
+
+// streamBufs are the write buffers of Stream, shared by every stream
+// between writes.
+var streamBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4096)
+	return &b
+}}
 
 // writeError is why a stream ends after a write failed with err.
 func (e *Engine) writeError(err error) error {
