@@ -123,10 +123,11 @@ type Registry struct {
 	logger    *slog.Logger
 	local     *presence.Memory // this node's records, the truth its hash copies
 
-	mu      sync.Mutex
-	closed  bool
-	pending map[string]*presence.Subscription // changes not yet written; nil: a leave
-	rewrite bool                              // pending was dropped: write every record again
+	mu        sync.Mutex
+	closed    bool
+	closeOnce sync.Once
+	pending   map[string]*presence.Subscription // changes not yet written; nil: a leave
+	rewrite   bool                              // pending was dropped: write every record again
 
 	kick  chan struct{}   // a change is pending (capacity 1)
 	syncs chan chan error // Sync requests
@@ -531,13 +532,15 @@ func (r *Registry) notify(c presence.Change) {
 // node's hash and liveness key and removes it from the set. It returns an
 // error wrapping [store.ErrUnavailable] when Redis cannot be reached
 // within ctx; the node's records then expire and are reaped by the others
-// as a dead node's. It closes the Redis client if New created it.
-func (r *Registry) Close(ctx context.Context) error {
+// as a dead node's. It closes the Redis client if New created it. Later
+// calls wait for the first to finish and return nil.
+func (r *Registry) Close(ctx context.Context) (err error) {
+	r.closeOnce.Do(func() { err = r.close(ctx) })
+	return err
+}
+
+func (r *Registry) close(ctx context.Context) error {
 	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
-	}
 	r.closed = true
 	r.mu.Unlock()
 	r.stop()

@@ -111,9 +111,10 @@ type Log struct {
 	stop chan struct{} // closed by Close: the goroutines finish
 	wg   sync.WaitGroup
 
-	mu     sync.Mutex
-	closed bool
-	queue  []*request // appends waiting for the batcher
+	mu        sync.Mutex
+	closed    bool
+	closeOnce sync.Once
+	queue     []*request // appends waiting for the batcher
 
 	// counts is how many entries each policy's bucket holds; countMu is
 	// held by every write transaction that changes them (commits and the
@@ -429,14 +430,16 @@ func (l *Log) commit(batch []*request) {
 // stops the log's goroutines, ends running Follow iterations and closes the
 // file. Afterwards Append, Read, Follow and Ping fail with errors wrapping
 // [store.ErrClosed], and Follow iterations yield such an error and end,
-// as do Appends waiting for room. Close is idempotent: later calls return
-// nil. It returns an error when closing the file fails.
-func (l *Log) Close() error {
+// as do Appends waiting for room. Close is idempotent: later calls wait
+// for the first to finish and return nil. It returns an error when closing
+// the file fails.
+func (l *Log) Close() (err error) {
+	l.closeOnce.Do(func() { err = l.close() })
+	return err
+}
+
+func (l *Log) close() error {
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
-	}
 	l.closed = true
 	l.mu.Unlock()
 	close(l.stop)
