@@ -78,21 +78,25 @@ func (m *chatMessage) validate() string {
 	}
 	m.User = strings.TrimSpace(m.User)
 	m.Text = strings.TrimSpace(m.Text)
+	if msg := checkChatField("user", m.User, chatMaxUser, false); msg != "" {
+		return msg
+	}
+	return checkChatField("text", m.Text, chatMaxText, true)
+}
+
+// checkChatField returns what is wrong with the field name's value v, or
+// "": empty, not UTF-8, longer than max characters, or, unless multiline,
+// holding a control character (a message's text may hold line breaks).
+func checkChatField(name, v string, max int, multiline bool) string {
 	switch {
-	case m.User == "":
-		return "user is empty"
-	case !utf8.ValidString(m.User):
-		return "user is not valid UTF-8"
-	case utf8.RuneCountInString(m.User) > chatMaxUser:
-		return fmt.Sprintf("user is longer than %d characters", chatMaxUser)
-	case strings.ContainsFunc(m.User, unicode.IsControl):
-		return "user contains a control character"
-	case m.Text == "":
-		return "text is empty"
-	case !utf8.ValidString(m.Text):
-		return "text is not valid UTF-8"
-	case utf8.RuneCountInString(m.Text) > chatMaxText:
-		return fmt.Sprintf("text is longer than %d characters", chatMaxText)
+	case v == "":
+		return name + " is empty"
+	case !utf8.ValidString(v):
+		return name + " is not valid UTF-8"
+	case utf8.RuneCountInString(v) > max:
+		return fmt.Sprintf("%s is longer than %d characters", name, max)
+	case !multiline && strings.ContainsFunc(v, unicode.IsControl):
+		return name + " contains a control character"
 	}
 	return ""
 }

@@ -75,22 +75,23 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+// publishReasons are the reason labels of the statuses a failed publish
+// is answered with; another 5xx is publishInternal, another 4xx
+// publishInvalid.
+var publishReasons = map[int]string{
+	http.StatusBadRequest:            publishInvalid,
+	http.StatusUnauthorized:          publishUnauth,
+	http.StatusForbidden:             publishForbidden,
+	http.StatusRequestEntityTooLarge: publishTooLarge,
+	http.StatusUnsupportedMediaType:  publishMediaType,
+	http.StatusServiceUnavailable:    publishUnavailable,
+}
+
 // publishFailed counts a publish answered with status.
 func (m *metrics) publishFailed(status int) {
-	var reason string
+	reason, ok := publishReasons[status]
 	switch {
-	case status == http.StatusBadRequest:
-		reason = publishInvalid
-	case status == http.StatusUnauthorized:
-		reason = publishUnauth
-	case status == http.StatusForbidden:
-		reason = publishForbidden
-	case status == http.StatusRequestEntityTooLarge:
-		reason = publishTooLarge
-	case status == http.StatusUnsupportedMediaType:
-		reason = publishMediaType
-	case status == http.StatusServiceUnavailable:
-		reason = publishUnavailable
+	case ok:
 	case status >= 500:
 		reason = publishInternal
 	default:
