@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"store/storetest": {"store", "sse"},
 	"hub":             {"sse", "store", "presence", "internal/topic"}, // no concrete store: the caller picks one
 	"tasks":           {"sse", "hub"},
-	"server":          {"sse", "api", "hub", "tasks", "internal/topic", "internal/conn", "presence"},
+	"server":          {"sse", "api", "hub", "tasks", "mercure", "internal/topic", "internal/conn", "presence"},
 	"apps":            {"sse", "api", "hub", "tasks", "js"}, // written as a user's module would be
 	"mercure":         {"sse"},                              // the protocol alone; the hub plugs in behind its Hub interface
 	"openapi":         {"internal/asset"},                   // the description of the HTTP API, embedded

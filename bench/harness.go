@@ -76,6 +76,10 @@ func runAll(ctx context.Context, c config, stderr io.Writer) (*results, error) {
 	defer func() { res.WallNS = int64(time.Since(res.Started)) }()
 	p := &progress{w: stderr, start: res.Started}
 	for _, name := range c.Scenarios {
+		if name == "cluster" {
+			res.Scenarios = append(res.Scenarios, runCluster(ctx, c, p))
+			continue
+		}
 		def := scenarios[name]
 		sizes := []int{def.subs(c)}
 		if name == "idle" && len(c.IdleSteps) > 0 {

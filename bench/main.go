@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,6 +51,12 @@ Scenarios (-scenario, run for every -impl in the same invocation):
            -presence-subs idle subscribers; server memory per subscriber,
            Redis memory and commands per second (INFO commandstats) over
            -idle-window. Not part of "all"; needs a redis-server.
+  cluster  herald serve on one Redis: one node, then -cluster-nodes nodes
+           (subscribers spread over them, publishers on all): a fan-out
+           burst, publish→receive latency at -cluster-rate, the highest
+           publish rate whose p99 stays within -cluster-ramp-p99, then one
+           node SIGKILLed while clients of herald's client package reconnect
+           to the others: lost, duplicated, time to recover. Not in "all".
 
 Memory readings follow a runtime.GC() in the server (POST /bench/gc), so they
 show live memory rather than garbage. The machine is shared by the server and
@@ -91,6 +98,8 @@ type config struct {
 	ProfileDir   string
 	PlotPath     string
 	Runs         int
+
+	Cluster clusterConfig
 }
 
 var (
@@ -152,6 +161,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.ProfileDir, "profile", "", "write a CPU profile (and an allocations profile, .allocs.pprof) of each server process to this directory, as <scenario>-<subscribers>-<impl>.pprof")
 	fs.DurationVar(&c.Deadline, "deadline", 15*time.Minute, "the whole run, and every child process, stops after this long")
 	pc := presenceFlags(fs)
+	clusterFlags(fs, &c.Cluster)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -176,7 +186,10 @@ func cli(args []string, stdout, stderr io.Writer) int {
 			err = runPresenceScenario(ctx, c, pc, stdout, stderr)
 			break
 		}
-		c.Scenarios, err = parseList(scenario, allScenarios, "scenario")
+		c.Scenarios, err = parseList(scenario, append(slices.Clone(allScenarios), soloScenarios...), "scenario")
+		if scenario == "all" {
+			c.Scenarios = allScenarios
+		}
 		if err == nil {
 			c.Impls, err = parseList(impls, allImpls, "impl")
 		}

@@ -9,10 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/heraldsse/herald/hub"
@@ -110,12 +108,17 @@ func runPresenceScenario(ctx context.Context, c config, pc *presenceConfig, stdo
 func presenceScenario(ctx context.Context, c config, pc *presenceConfig, p *progress) (*scenarioResult, error) {
 	addr := pc.redis
 	if addr == "" {
-		srv, err := startRedisServer(ctx)
+		dir, err := os.MkdirTemp("", "bench-redis-")
 		if err != nil {
 			return nil, err
 		}
-		defer srv.stop()
-		addr = srv.addr
+		defer os.RemoveAll(dir)
+		url, _, stop, err := startRedisServer(ctx, dir) // cluster.go's
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		addr = strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0")
 		p.printf("presence: started redis-server on %s", addr)
 	}
 	impls := []string{"herald", implPresenceMemory, implPresenceRedis + addr}
@@ -299,56 +302,4 @@ func (c *redisConn) commandCalls() (int64, error) {
 		total += n
 	}
 	return total, nil
-}
-
-// redisProc is a private redis-server.
-type redisProc struct {
-	cmd  *exec.Cmd
-	addr string
-	dir  string
-}
-
-// startRedisServer starts redis-server on a free loopback port, keeping
-// nothing on disk, and waits until it answers.
-func startRedisServer(ctx context.Context) (*redisProc, error) {
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("presence: no redis-server on PATH; give -presence-redis host:port: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	dir, err := os.MkdirTemp("", "bench-redis-")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, path, "--port", port, "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	s := &redisProc{cmd: cmd, addr: "127.0.0.1:" + port, dir: dir}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := dialRedis(s.addr); err == nil {
-			_, err = c.do("PING")
-			c.Close()
-			if err == nil {
-				return s, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("redis-server on %s does not answer", s.addr)
-		}
-	}
-}
-
-func (s *redisProc) stop() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	os.RemoveAll(s.dir)
 }

@@ -15,6 +15,9 @@ type scenarioResult struct {
 	Impls       []string               `json:"impls"`
 	Results     map[string]*implResult `json:"results"`
 	rows        []row
+	// The ratio column: ratioOf's value over ratioTo's, headed ratioLabel.
+	// Empty means herald over the best peer.
+	ratioLabel, ratioOf, ratioTo string
 }
 
 // implResult is one implementation's run of a scenario.
@@ -46,7 +49,11 @@ func (s *scenarioResult) markdown() string {
 	for _, impl := range s.Impls {
 		fmt.Fprintf(&b, " %s |", impl)
 	}
-	b.WriteString(" herald ÷ best peer |\n|---|")
+	label := "herald ÷ best peer"
+	if s.ratioLabel != "" {
+		label = s.ratioLabel
+	}
+	fmt.Fprintf(&b, " %s |\n|---|", label)
 	for range s.Impls {
 		b.WriteString("---:|")
 	}
@@ -104,13 +111,17 @@ func (s *scenarioResult) ratio(r row) string {
 	if r.Better == 0 {
 		return ""
 	}
-	h, ok := s.value("herald", r.Key)
+	of := "herald"
+	if s.ratioOf != "" {
+		of = s.ratioOf
+	}
+	h, ok := s.value(of, r.Key)
 	if !ok {
 		return "–"
 	}
 	best, found := 0.0, false
 	for _, impl := range s.Impls {
-		if impl == "herald" {
+		if impl == of || (s.ratioTo != "" && impl != s.ratioTo) {
 			continue
 		}
 		v, ok := s.value(impl, r.Key)

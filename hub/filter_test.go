@@ -161,3 +161,45 @@ func TestOwnIDs(t *testing.T) {
 		t.Errorf("Publish with an ID holding LF = %v, want ErrInvalidMessage", err)
 	}
 }
+
+// TestResolveIn checks that a publisher's own ID is found in the history
+// of ResolveIn, not only of the subscription's topics: a subscriber to one
+// topic resumes right after an event published on another.
+func TestResolveIn(t *testing.T) {
+	h := newHub(t, hub.Options{})
+	for _, m := range []hub.Message{
+		{Topic: "m/a", ID: "a1", Data: "a1"},
+		{Topic: "m/b", ID: "b1", Data: "b1"},
+		{Topic: "m/a", ID: "a2", Data: "a2"},
+	} {
+		if _, err := h.Publish(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name    string
+		in      []string
+		want    string
+		resumed bool
+	}{
+		{"in the namespace", []string{"m/*"}, "[a2]", true},
+		{"in its topics only", nil, "[a1 a2]", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sub, err := h.Subscribe(t.Context(), hub.SubscribeRequest{Topics: []string{"m/a"}, LastEventID: "b1", OwnIDs: true, Quiet: true, ResolveIn: tt.in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(strings.Fields(strings.Trim(tt.want, "[]")))
+			if got := fmt.Sprint(datas(collect(t, sub, n))); got != tt.want {
+				t.Errorf("resume after b1: %s, want %s", got, tt.want)
+			}
+			if sub.Resumed() != tt.resumed {
+				t.Errorf("Resumed() = %v, want %v", sub.Resumed(), tt.resumed)
+			}
+		})
+	}
+	if _, err := h.Subscribe(t.Context(), hub.SubscribeRequest{Topics: []string{"m/a"}, LastEventID: "b1", OwnIDs: true, ResolveIn: []string{"m/**/x"}}); !errors.Is(err, hub.ErrInvalidTopic) {
+		t.Errorf("ResolveIn with an invalid pattern: %v, want ErrInvalidTopic", err)
+	}
+}

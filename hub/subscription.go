@@ -28,8 +28,9 @@ type SubscribeRequest struct {
 	// Filter, when set, is asked about every event the topics match, live
 	// or replayed, whether the subscription receives it; it is also the
 	// only way a subscription receives events published Private. It runs
-	// on the hub's follower and replay readers, for one subscription at a
-	// time: it must be quick, must not block, and must not call the hub.
+	// on the hub's follower and replay readers, never twice at once for one
+	// subscription: it must be quick, must not block, and must not call the
+	// hub.
 	Filter func(*Candidate) bool
 	// OwnIDs makes the subscription see each event's OwnID (its publisher's
 	// own ID, or GeneratedIDPrefix and the log's ID) instead of the log's
@@ -37,6 +38,12 @@ type SubscribeRequest struct {
 	// an OwnID the history holds resumes after the earliest event bearing
 	// it. This is Mercure's identification of events.
 	OwnIDs bool
+	// ResolveIn, with OwnIDs, are the patterns whose history a publisher's
+	// own LastEventID is looked for in; empty means Topics. A cursor names
+	// a place in the whole log, not in one topic: a subscriber to one topic
+	// may resume from the ID of an event on another (Mercure's discovery
+	// hands out the publisher's last ID, whatever its topic).
+	ResolveIn []string
 	// Quiet leaves out the hub's own notices, TypeGap and TypeReplayed: a
 	// client that does not expect them learns of a gap otherwise (see
 	// [Subscription.Resumed]).
@@ -96,6 +103,7 @@ type Subscription struct {
 	h        *Hub
 	patterns []string
 	filter   func(*Candidate) bool
+	filterMu sync.Mutex // serializes filter: the follower and a replay reader may ask at once
 	ownIDs   bool
 	quiet    bool
 	lastSeq  uint64 // the hub's follower only
@@ -161,7 +169,16 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	s.wake = s.wakeReady
 	resume := req.LastEventID != "" || req.FromStart
 	if resume {
-		from, known, err := h.resolve(ctx, req.LastEventID, req.OwnIDs, patterns)
+		scope := patterns
+		if len(req.ResolveIn) > 0 {
+			scope = req.ResolveIn
+			for _, p := range scope {
+				if err := topic.ValidatePattern(p); err != nil {
+					return nil, fmt.Errorf("hub: resolve in: %w", err)
+				}
+			}
+		}
+		from, known, err := h.resolve(ctx, req.LastEventID, req.OwnIDs, scope)
 		if err != nil {
 			return nil, fmt.Errorf("hub: replay after %.64q: %w", req.LastEventID, logError(err))
 		}
@@ -251,7 +268,8 @@ func (s *Subscription) push(it *item) bool {
 
 // accepts reports whether s receives the event e, c being what its filter
 // is asked. Only the follower and the replay readers call it, each with its
-// own c.
+// own c, and while s replays both may ask at once: filterMu keeps the
+// filter's calls one at a time, as SubscribeRequest.Filter promises.
 func (s *Subscription) accepts(c *Candidate, e store.Entry) bool {
 	if s.filter == nil {
 		return !e.Private
@@ -260,6 +278,8 @@ func (s *Subscription) accepts(c *Candidate, e store.Entry) bool {
 		c.Topics = append([]string{e.Topic}, e.Also...)
 		c.Private = e.Private
 	}
+	s.filterMu.Lock()
+	defer s.filterMu.Unlock()
 	return s.filter(c)
 }
 

@@ -27,7 +27,8 @@ const (
 	// AuthOptions.CookieName is empty: the name the draft recommends.
 	DefaultCookieName = "__Secure-mercure_access_token"
 	// LegacyCookieName is the cookie of the pre-standardization protocol,
-	// read as well with [Options.Legacy].
+	// still the reference hub's default: read as well when the configured
+	// cookie is absent, so that apps that set it keep working unchanged.
 	LegacyCookieName = "mercureAuthorization"
 )
 
@@ -263,7 +264,7 @@ func (a *authenticator) extract(r *http.Request) (string, bool, error) {
 		return tok, false, nil
 	}
 	names := []string{a.opts.CookieName}
-	if a.legacy && a.opts.CookieName != LegacyCookieName {
+	if a.opts.CookieName != LegacyCookieName {
 		names = append(names, LegacyCookieName)
 	}
 	for _, name := range names {

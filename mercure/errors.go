@@ -3,7 +3,8 @@ package mercure
 import "errors"
 
 // Sentinel errors. Every error the parsers return wraps exactly one of the
-// first four, which decides the HTTP status [Handler] answers with.
+// first three, which decides the HTTP status [Handler] answers with; a
+// [Hub] may also return one wrapping ErrUnavailable or ErrTooManyRequests.
 var (
 	// ErrBadRequest marks a request the draft says to reject with 400 Bad
 	// Request: a missing or invalid field or parameter.
@@ -16,6 +17,15 @@ var (
 	// ErrUnsupportedMediaType marks a publish request whose body is not
 	// application/x-www-form-urlencoded in UTF-8 (415).
 	ErrUnsupportedMediaType = errors.New("mercure: unsupported media type")
+
+	// ErrUnavailable marks a hub error meaning the hub cannot serve now:
+	// it is shutting down, or its storage cannot be reached or is behind.
+	// The handler answers 503 Service Unavailable with Retry-After.
+	ErrUnavailable = errors.New("mercure: hub unavailable")
+
+	// ErrTooManyRequests marks a hub error refusing a subscriber over one
+	// of the hub's limits on open streams (429 Too Many Requests).
+	ErrTooManyRequests = errors.New("mercure: too many streams")
 
 	// ErrReservedTopic marks a publish whose topic is "*" or lies in the hub's
 	// reserved namespace. It also wraps ErrBadRequest.

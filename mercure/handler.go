@@ -28,8 +28,8 @@ type Hub interface {
 	//     replay, and encode the event with [Update.AppendEvent];
 	//   - return only once u is in the history, so that a subscriber
 	//     resuming from an ID returned earlier can replay it.
-	// An error wrapping [ErrBadRequest] or [ErrTooLarge] is answered with
-	// that status; any other with 500.
+	// An error wrapping [ErrBadRequest], [ErrTooLarge] or [ErrUnavailable]
+	// is answered with that status; any other with 500.
 	Publish(ctx context.Context, u Update) (id string, err error)
 
 	// Subscribe registers s and returns its stream. Before returning it
@@ -46,7 +46,8 @@ type Hub interface {
 	// live, whatever was authorized when they were published.
 	//
 	// The stream must end no later than s.Expires when that is set, and
-	// when ctx ends.
+	// when ctx ends. Errors are answered as Publish's are, and one wrapping
+	// [ErrTooManyRequests] with 429.
 	Subscribe(ctx context.Context, s *Subscriber) (Stream, error)
 }
 
@@ -109,8 +110,8 @@ type Options struct {
 	// Legacy also accepts what the pre-standardization protocol used, for
 	// clients and tokens not yet migrated: tokens without typ at+jwt (none,
 	// or "JWT"), the "mercure" claim and its namespaced form, the
-	// mercureAuthorization cookie and the authorization query parameter,
-	// and the topic and lastEventID subscribe parameters. Off, the handler
+	// authorization query parameter, and the topic and lastEventID
+	// subscribe parameters. Off, the handler
 	// speaks the draft only.
 	Legacy bool
 	// Now is the clock tokens are checked against. Nil means time.Now.
@@ -217,7 +218,11 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.LastEventID != "" {
-		w.Header().Set("Mercure-Last-Event-ID", stream.LastEventID())
+		// The draft's field, and the pre-standardization one, which
+		// clients written for the reference hub's older versions read.
+		id := stream.LastEventID()
+		w.Header().Set("Mercure-Last-Event-ID", id)
+		w.Header().Set("Last-Event-ID", id)
 	}
 	if err := stream.Serve(ctx, w, r); err != nil {
 		h.log.Debug("mercure: stream ended", "error", err)
@@ -289,6 +294,11 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, ErrBadRequest):
 		status, msg = http.StatusBadRequest, err.Error()
+	case errors.Is(err, ErrTooManyRequests):
+		status, msg = http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, ErrUnavailable):
+		status, msg = http.StatusServiceUnavailable, err.Error()
+		w.Header().Set("Retry-After", "1")
 	}
 	if status == http.StatusInternalServerError {
 		h.log.Error("mercure: hub error", "method", r.Method, "error", err)

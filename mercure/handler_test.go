@@ -109,6 +109,8 @@ func TestHandler_hub_errors(t *testing.T) {
 	}{
 		{fmt.Errorf("%w: data too large for the store", ErrTooLarge), 413},
 		{fmt.Errorf("%w: nope", ErrBadRequest), 400},
+		{fmt.Errorf("%w: store down", ErrUnavailable), 503},
+		{fmt.Errorf("%w: over the limit", ErrTooManyRequests), 429},
 		{errors.New("disk on fire"), 500},
 	} {
 		h, rh := newTestHandler(t, nil)
@@ -134,6 +136,9 @@ func TestHandler_subscribe_hands_the_subscriber_to_the_hub(t *testing.T) {
 	}
 	if got := w.Header().Get("Mercure-Last-Event-ID"); got != EarliestID {
 		t.Fatalf("Mercure-Last-Event-ID = %q, want the stream's", got)
+	}
+	if got := w.Header().Get("Last-Event-ID"); got != EarliestID {
+		t.Fatalf("Last-Event-ID (pre-standardization response field) = %q, want the stream's", got)
 	}
 	s := rh.subscribers[0]
 	if s.LastEventID != "q" || s.Token == nil || len(s.Selector.Matchers()) != 2 {

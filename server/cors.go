@@ -98,6 +98,8 @@ func (c *cors) wrap(next http.Handler) http.Handler {
 			h.Set("Access-Control-Allow-Credentials", "true")
 		}
 		if !preflight {
+			// Mercure's reconnection cursor, for pages that read it.
+			h.Set("Access-Control-Expose-Headers", "Mercure-Last-Event-ID, "+sse.LastEventIDHeader)
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -24,3 +24,10 @@ func Authorize(opts AuthOptions, tok string, topics []string) int {
 	}
 	return 0
 }
+
+// MercureTopics and MercureTopicsOf expose the Mercure topic mapping to
+// the black-box tests.
+var (
+	MercureTopics   = mercureTopics
+	MercureTopicsOf = mercureTopicsOf
+)

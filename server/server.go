@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/heraldsse/herald/api"
 	"github.com/heraldsse/herald/hub"
 	"github.com/heraldsse/herald/internal/conn"
+	"github.com/heraldsse/herald/mercure"
 	"github.com/heraldsse/herald/sse"
 )
 
@@ -60,6 +62,11 @@ type Options struct {
 	// CORS lists the origins whose browsers may call the API. The zero
 	// value allows none: browsers get no CORS headers.
 	CORS CORSOptions
+	// Mercure, when set, serves the Mercure protocol on the same hub: its
+	// hub URL's path (/.well-known/mercure by default) and its protected
+	// resource metadata (docs/mercure.md). Its Hub is the server's, set by
+	// New. Nil means no Mercure endpoint.
+	Mercure *mercure.Options
 }
 
 // Server serves the hub's HTTP API. It is an [http.Handler]; mount it at
@@ -71,7 +78,8 @@ type Server struct {
 	auth    *auth        // nil when auth is off
 	cors    *cors
 	metrics *metrics
-	engine  *conn.Engine // writes every stream
+	engine  *conn.Engine     // writes every stream
+	mercure *mercure.Handler // nil when Options.Mercure is
 
 	draining atomic.Bool // set by Drain: /readyz answers 503
 
@@ -109,7 +117,9 @@ func New(opts Options) (*Server, error) {
 		}
 		s.auth = a
 	}
-	c, err := newCORS(opts.CORS, opts.Auth != nil)
+	// Credentials (cookies) are allowed when tokens may come in them:
+	// herald's auth, or Mercure's.
+	c, err := newCORS(opts.CORS, opts.Auth != nil || opts.Mercure != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +129,21 @@ func New(opts Options) (*Server, error) {
 	s.mux.Handle(api.PresencePath, readOnly(http.HandlerFunc(s.presence)))
 	s.mux.Handle("/healthz", readOnly(http.HandlerFunc(s.healthz)))
 	s.mux.Handle("/readyz", readOnly(http.HandlerFunc(s.readyz)))
+	if opts.Mercure != nil {
+		mopts := *opts.Mercure
+		mopts.Hub = &mercureHub{s: s}
+		if mopts.Logger == nil {
+			mopts.Logger = opts.Logger
+		}
+		if s.mercure, err = mercure.New(mopts); err != nil {
+			return nil, fmt.Errorf("server: mercure: %w", err)
+		}
+		if p := s.mercure.HubURL().Path(); p == "/" || slices.Contains(apiRoutes, p) {
+			return nil, fmt.Errorf("server: mercure: the hub URL's path %q is one of herald's own routes; give the hub another", p)
+		}
+		s.mux.Handle(s.mercure.HubURL().Path(), withClient(s.mercure))
+		s.mux.Handle(s.mercure.HubURL().MetadataPath(), s.mercure)
+	}
 	s.metrics = newMetrics(s)
 	// /metrics is for the operator's scraper, not for browsers: it stays
 	// outside the CORS wrapper and needs no token.
@@ -144,13 +169,27 @@ func (s *Server) Handle(mux *http.ServeMux) {
 
 // Routes returns the patterns of the paths the API serves, as
 // [Server.Handle] registers them: /events, /presence, /healthz, /readyz
-// and /metrics. They name no method: /events answers GET, HEAD, POST and
-// OPTIONS, the others GET and HEAD, and every other method gets 405 with an Allow
-// header. A caller mounting the API path by path, or checking a
-// description of it (herald's OpenAPI test), reads them here.
+// and /metrics, and with Options.Mercure the hub URL's path and its
+// metadata's. They name no method: /events answers GET, HEAD, POST and
+// OPTIONS, the Mercure hub GET, POST and QUERY, the others GET and HEAD,
+// and every other method gets 405 with an Allow header. A caller mounting
+// the API path by path, or checking a description of it (herald's OpenAPI
+// test), reads them here.
 func (s *Server) Routes() []string {
-	return []string{api.EventsPath, api.PresencePath, "/healthz", "/readyz", "/metrics"}
+	routes := slices.Clone(apiRoutes)
+	if s.mercure != nil {
+		routes = append(routes, s.mercure.HubURL().Path(), s.mercure.HubURL().MetadataPath())
+	}
+	return routes
 }
+
+// Mercure returns the server's Mercure handler, nil without
+// Options.Mercure: an application reads its hub URL, or builds the
+// rel="mercure" Link its pages send ([mercure.Link]).
+func (s *Server) Mercure() *mercure.Handler { return s.mercure }
+
+// apiRoutes are the patterns of the API's own paths.
+var apiRoutes = []string{api.EventsPath, api.PresencePath, "/healthz", "/readyz", "/metrics"}
 
 // readOnly answers GET and HEAD with h, and any other method with 405, an
 // Allow header and a JSON error.
@@ -246,6 +285,15 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if claims != nil && claims.ExpiresAt != nil {
 		stopExpiry = expireAt(sub, claims.ExpiresAt.Sub(s.auth.now()))
 	}
+	s.serveStream(w, r, sub, client, stopExpiry, topics)
+}
+
+// serveStream writes the subscription sub, admitted for client, to the
+// client of r through the engine, and releases it when the stream ends;
+// stopExpiry stops the token's expiry timer and reports whether it fired.
+// topics name the subscription in log lines. Every stream of the server,
+// /events' and the Mercure hub's, is served here.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, client string, stopExpiry func() bool, topics []string) {
 	log := s.logger(r)
 	ended := func(error) {
 		// The subscription's error says why, whoever ended it: the engine
@@ -387,6 +435,10 @@ func (s *Server) publishEvent(w *statusWriter, raw http.ResponseWriter, r *http.
 		return
 	}
 	w.topic = msg.Topic
+	if strings.HasPrefix(msg.Topic, MercurePrefix) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("topic %.64q: topics under %q are the Mercure hub's; publish them to its endpoint", msg.Topic, MercurePrefix))
+		return
+	}
 	if claims != nil {
 		if aerr := authorizePublish(claims, msg.Topic); aerr != nil {
 			s.refuse(w, r, aerr)

@@ -41,8 +41,7 @@ func startNodeWith(t *testing.T, timings presenceTimings, args ...string) *testN
 		t.Fatal(err)
 	}
 	cfg.presenceTimings = timings
-	var err error
-	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
+	if err := cfg.resolveAuth(); err != nil {
 		t.Fatal(err)
 	}
 	n, err := newNode(t.Context(), cfg, slog.New(slog.DiscardHandler))

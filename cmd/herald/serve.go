@@ -27,6 +27,8 @@ The API: GET /events?topic=T subscribes (resume with Last-Event-ID or
 ?lastEventId=), POST /events publishes, GET /presence?topic=T lists who is
 subscribed (--presence; joins and leaves are events on presence/<topic>),
 GET /healthz and /readyz report health,
+with --mercure-key (or --mercure-public-key) /.well-known/mercure is a Mercure
+hub on the same history (docs/mercure.md),
 GET /metrics serves Prometheus metrics, and GET /openapi.json describes every
 route (OpenAPI 3.1). With --tls-cert and --tls-key it serves HTTPS, HTTP/2
 included. Every request gets an X-Request-ID (a sane incoming one
@@ -54,6 +56,7 @@ type serveConfig struct {
 	presence bool
 	// presenceTimings are the test knob of a Redis registry's liveness.
 	presenceTimings presenceTimings
+	mercure         mercureConfig
 
 	readHeaderTimeout time.Duration
 	idleTimeout       time.Duration
@@ -71,6 +74,7 @@ var serveGroups = []flagGroup{
 	{"Streams", []string{"queue-size", "heartbeat", "retry", "presence"}},
 	{"Limits", []string{"max-subscribers", "max-subscribers-per-client", "max-topics", "max-body", "max-data"}},
 	{"Auth and CORS", authFlagNames},
+	{"Mercure hub", mercureFlagNames},
 	{"Tutorial apps", []string{"stream-interval", "advanced-interval", "id-interval", "task-step", "task-concurrency", "max-tasks"}},
 }
 
@@ -109,7 +113,18 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.apps.TaskConcurrency, "task-concurrency", apps.DefaultTaskConcurrency, "tasks running at once; the others wait, queued")
 	fs.IntVar(&cfg.apps.MaxTasks, "max-tasks", apps.DefaultMaxTasks, "tasks queued or running at once; more answer 503")
 	authFlags(fs, &cfg.auth)
+	mercureFlags(fs, &cfg.mercure)
 	return fs
+}
+
+// resolveAuth sets cfg.server's Auth, CORS and Mercure options from the
+// auth, CORS and Mercure flags.
+func (cfg *serveConfig) resolveAuth() (err error) {
+	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
+		return err
+	}
+	cfg.server.Mercure, err = cfg.mercure.options(cfg.auth.corsOrigin, cfg.hub.MaxTopics)
+	return err
 }
 
 // runServe is the serve command: it serves the API and the apps on --addr
@@ -137,13 +152,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError(stderr, fs, h, err)
 	}
-	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
+	if err = cfg.resolveAuth(); err != nil {
 		return usageError(stderr, fs, h, err)
 	}
 	if cfg.tls, err = loadTLS(cfg.tlsCert, cfg.tlsKey); err != nil {
 		return err
 	}
 	logAuth(logger, cfg.server.Auth)
+	logMercure(logger, cfg.server.Mercure)
 
 	n, err := newNode(ctx, cfg, logger)
 	if err != nil {

@@ -75,7 +75,7 @@ func startServeOn(t *testing.T, h history, args ...string) *servedNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.server.Auth, cfg.server.CORS, err = cfg.auth.options(); err != nil {
+	if err = cfg.resolveAuth(); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.tls, err = loadTLS(cfg.tlsCert, cfg.tlsKey); err != nil {

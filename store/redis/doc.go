@@ -5,7 +5,8 @@
 // client can resume on any node.
 //
 // History is kept per policy of [Options.Retention], in a history stream of
-// its own written by the same script (one round trip per append), each
+// its own written by the same script, which appends concurrent Appends in
+// batches (one round trip for each batch, one for a lone append), each
 // bounded by count (XADD MAXLEN ~) and by age (XTRIM MINID ~ on append);
 // the shared stream is bounded by [Options.StreamLen] alone. Replay
 // ([Log.Read]) reads the history streams that can hold the query's topics

@@ -237,8 +237,8 @@ func (r *pageReader) merge() bool {
 // chunk reads up to n entries after cursor and up to end (a stream ID, or
 // "+") from c. A nonzero missed reports that entries right after cursor,
 // up to missed (the newest trimmed), were trimmed; the entries returned
-// then start at the oldest kept. A zero cursor reads from the start and
-// misses nothing.
+// then start at the oldest kept. A zero cursor reads from the start: it
+// misses what the first entry kept names as its predecessor, if anything.
 //
 // The common case takes one XRANGE from cursor inclusive: when cursor's own
 // entry is still there, nothing after it was trimmed. Otherwise XINFO STREAM
@@ -249,8 +249,19 @@ func (l *Log) chunk(ctx context.Context, c goredis.Cmdable, cursor store.ID, end
 		if err != nil {
 			return nil, store.ID{}, err
 		}
-		entries, err = decodeAll(msgs)
-		return entries, store.ID{}, err
+		if entries, err = decodeAll(msgs); err != nil || len(msgs) == 0 {
+			return entries, store.ID{}, err
+		}
+		// A zero cursor follows a stream that did not exist when Follow
+		// started: every entry in it came after. A first entry that names
+		// a predecessor means that one, and any before it, were trimmed
+		// unread.
+		if p, ok := msgs[0].Values[fieldPrev].(string); ok && p != "0-0" {
+			if missed, err = store.ParseID(p); err != nil {
+				return nil, store.ID{}, fmt.Errorf("stream entry %s, field %s: %w", msgs[0].ID, fieldPrev, err)
+			}
+		}
+		return entries, missed, nil
 	}
 	start := cursor.String()
 	msgs, err := c.XRangeN(ctx, l.stream, start, end, n+1).Result()
@@ -380,6 +391,7 @@ func (l *Log) follow(ctx context.Context, r *reader, yield func(store.Entry, err
 	if !resolved && !retry(startErr) {
 		return
 	}
+	var woke []store.Entry // read by the last wait, not yielded yet
 	for {
 		if ctx.Err() != nil {
 			return
@@ -405,8 +417,13 @@ func (l *Log) follow(ctx context.Context, r *reader, yield func(store.Entry, err
 			}
 			cursor, resolved = info.last, true
 		}
-		entries, missed, err := l.chunk(ctx, c, cursor, "+", followChunk)
-		if err != nil {
+		var entries []store.Entry
+		var missed store.ID
+		if woke != nil {
+			// The XREAD that woke the wait returned entries right after the
+			// cursor: no XRANGE needed.
+			entries, woke = woke, nil
+		} else if entries, missed, err = l.chunk(ctx, c, cursor, "+", followChunk); err != nil {
 			if !retry(err) {
 				return
 			}
@@ -435,8 +452,18 @@ func (l *Log) follow(ctx context.Context, r *reader, yield func(store.Entry, err
 		if len(entries) == followChunk || !missed.IsZero() {
 			continue // there may be more right away
 		}
-		if err := r.wait(ctx, c, cursor); err != nil && !retry(err) {
-			return
+		for woke == nil && ctx.Err() == nil && !l.isClosed() {
+			got, intact, err := r.wait(ctx, c, cursor)
+			if err != nil {
+				if !retry(err) {
+					return
+				}
+				break
+			}
+			if len(got) > 0 && !intact {
+				break // XRANGE from the cursor tells what was trimmed
+			}
+			woke = got // nil when Block passed, or kick: wait again
 		}
 	}
 }
@@ -488,8 +515,10 @@ func (r *reader) reset() {
 }
 
 // wait blocks until the stream has entries after cursor, Block passes, or
-// kick interrupts it.
-func (r *reader) wait(ctx context.Context, c goredis.Cmdable, cursor store.ID) error {
+// kick interrupts it. It returns the entries XREAD read (up to a chunk),
+// and whether they follow cursor with nothing trimmed between: the first
+// names cursor as the entry before it (field prev).
+func (r *reader) wait(ctx context.Context, c goredis.Cmdable, cursor store.ID) ([]store.Entry, bool, error) {
 	block := r.l.block
 	if _, ok := c.(*goredis.Conn); !ok {
 		block = min(block, time.Second) // nothing can interrupt it
@@ -497,17 +526,29 @@ func (r *reader) wait(ctx context.Context, c goredis.Cmdable, cursor store.ID) e
 	r.blocking.Store(true)
 	defer r.blocking.Store(false)
 	if ctx.Err() != nil || r.l.isClosed() {
-		return nil
+		return nil, false, nil
 	}
-	err := c.XRead(ctx, &goredis.XReadArgs{
+	streams, err := c.XRead(ctx, &goredis.XReadArgs{
 		Streams: []string{r.l.stream, cursor.String()},
-		Count:   1,
+		Count:   followChunk,
 		Block:   block,
-	}).Err()
-	if errors.Is(err, goredis.Nil) {
-		return nil
+	}).Result()
+	if err != nil {
+		if errors.Is(err, goredis.Nil) {
+			err = nil // Block passed, or kick
+		}
+		return nil, false, err
 	}
-	return err
+	if len(streams) == 0 || len(streams[0].Messages) == 0 {
+		return nil, false, nil
+	}
+	msgs := streams[0].Messages
+	prev, _ := msgs[0].Values[fieldPrev].(string)
+	entries, err := decodeAll(msgs)
+	if err != nil {
+		return nil, false, err
+	}
+	return entries, prev == cursor.String(), nil
 }
 
 // kick interrupts the XREAD BLOCK the iteration is in or about to send, with

@@ -69,61 +69,6 @@ const (
 	fieldPrev = "prev"
 )
 
-// appendScript appends one entry: to the shared stream, which assigns its
-// ID, and with that ID to the history stream of its policy, each with the
-// ID of the entry before it in fieldPrev, each trimmed by count (XADD
-// MAXLEN), the history also by age (XTRIM MINID, from Redis's own clock),
-// all atomically, in one round trip.
-//
-//	KEYS[1]  the shared stream
-//	KEYS[2]  the history stream of the entry's policy
-//	ARGV[1]  the shared stream's length, 0 for no bound
-//	ARGV[2]  "~" or "="
-//	ARGV[3]  the policy's MaxEntries; 0 keeps none (the stream stays, empty,
-//	         and remembers the newest ID it was given)
-//	ARGV[4]  the policy's MaxAge in milliseconds, 0 for no bound
-//	ARGV[5:] field, value, ...
-var appendScript = goredis.NewScript(`
-local function last(key)
-  local e = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-  if #e > 0 then return e[1][1] end
-  if redis.call('EXISTS', key) == 1 then
-    local info = redis.call('XINFO', 'STREAM', key)
-    for i = 1, #info, 2 do
-      if info[i] == 'last-generated-id' then return info[i + 1] end
-    end
-  end
-  return '0-0'
-end
-local function add(key, maxlen, trim, id, prev)
-  local args = {'XADD', key}
-  if maxlen ~= '' then
-    args[#args + 1] = 'MAXLEN'
-    args[#args + 1] = trim
-    args[#args + 1] = maxlen
-  end
-  args[#args + 1] = id
-  args[#args + 1] = 'prev'
-  args[#args + 1] = prev
-  for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
-  return redis.call(unpack(args))
-end
-local bound = ARGV[1]
-if bound == '0' then bound = '' end
-local id = add(KEYS[1], bound, ARGV[2], '*', last(KEYS[1]))
-if ARGV[3] == '0' then
-  add(KEYS[2], '0', '=', id, '0-0')
-else
-  add(KEYS[2], ARGV[3], ARGV[2], id, last(KEYS[2]))
-  if ARGV[4] ~= '0' then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2], string.format('%.0f-0', now - tonumber(ARGV[4])))
-  end
-end
-return id
-`)
-
 // policiesScript records the policies a node runs with, and returns the
 // ID after which every event is in the history streams of those policies:
 // the shared stream's last ID when the policies were first recorded, or
@@ -234,9 +179,16 @@ type Log struct {
 
 	done chan struct{} // closed by Close
 
+	// ctx is the context of the batches of appends; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	kick   chan struct{} // buffered 1: appends are queued
+	wg     sync.WaitGroup
+
 	mu      sync.Mutex
 	closed  bool
 	readers map[*reader]struct{} // running Follow iterations
+	queue   []*request           // appends waiting for a batcher
 }
 
 // history is one policy and its history stream.
@@ -345,6 +297,11 @@ func New(ctx context.Context, opts Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("redis: new, stream %q: %w: %w", l.stream, store.ErrUnavailable, err)
 	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.kick = make(chan struct{}, 1)
+	for range batchers {
+		l.wg.Go(l.batcher)
+	}
 	return l, nil
 }
 
@@ -388,68 +345,6 @@ func (l *Log) recordPolicies(ctx context.Context) error {
 	return nil
 }
 
-// Append adds e (its ID and Time ignored) to the shared stream with XADD,
-// which assigns the ID, and with that ID to the history stream of the
-// policy of e.Topic, trimming both, in one Lua script (one round trip); it
-// returns the stored entry: its ID is the stream ID and its Time the ID's
-// milliseconds. A policy of size zero keeps nothing, but its stream
-// remembers the newest ID, so a resume across it is told what it lost.
-// Append never waits for followers: the shared stream is trimmed to
-// StreamLen whatever they have read.
-//
-// Errors: ctx already done gives an error wrapping ctx.Err() and stores
-// nothing; Redis failing or unreachable gives an error wrapping
-// [store.ErrUnavailable] (the event may then be stored or not); after
-// [Log.Close], an error wrapping [store.ErrClosed].
-func (l *Log) Append(ctx context.Context, in store.Entry) (store.Entry, error) {
-	topic, ev := in.Topic, in.Event
-	op := func() string { return fmt.Sprintf("append to %q", topic) }
-	if err := ctx.Err(); err != nil {
-		return store.Entry{}, fmt.Errorf("redis: %s: %w", op(), err)
-	}
-	if l.isClosed() {
-		return store.Entry{}, fmt.Errorf("redis: %s: %w", op(), store.ErrClosed)
-	}
-	h := &l.histories[l.retention.PolicyFor(topic)]
-	trim := "~"
-	if !l.approx {
-		trim = "="
-	}
-	age := int64(0)
-	if h.MaxAge > 0 {
-		age = h.MaxAge.Milliseconds()
-	}
-	args := make([]any, 0, 12)
-	args = append(args, l.streamLen, trim, h.MaxEntries, age, fieldTopic, topic)
-	if ev.Type != "" {
-		args = append(args, fieldType, ev.Type)
-	}
-	args = append(args, fieldData, ev.Data)
-	if ev.Retry != 0 {
-		args = append(args, fieldRetry, formatRetry(ev.Retry))
-	}
-	if ev.ID != "" {
-		args = append(args, fieldOwnID, ev.ID)
-	}
-	if len(in.Also) > 0 {
-		args = append(args, fieldAlso, strings.Join(in.Also, "\n"))
-	}
-	if in.Private {
-		args = append(args, fieldPrivate, "1")
-	}
-	raw, err := appendScript.Run(ctx, l.rdb, []string{l.stream, h.key}, args...).Text()
-	if err != nil {
-		return store.Entry{}, l.fail(op(), err)
-	}
-	id, err := store.ParseID(raw)
-	if err != nil {
-		return store.Entry{}, fmt.Errorf("redis: %s: XADD returned %q: %w", op(), raw, err)
-	}
-	e := in
-	e.ID, e.Time = id, idTime(id)
-	return e, nil
-}
-
 // Ping sends PING to Redis. It returns an error wrapping
 // [store.ErrUnavailable] when Redis does not answer, and one wrapping
 // [store.ErrClosed] after [Log.Close].
@@ -480,7 +375,15 @@ func (l *Log) Close() error {
 	for r := range l.readers {
 		r.kick()
 	}
+	queued := l.queue
+	l.queue = nil
 	l.mu.Unlock()
+	for _, r := range queued {
+		r.err = store.ErrClosed
+		close(r.done)
+	}
+	l.cancel() // a batch in Redis fails, and its appends report ErrClosed
+	l.wg.Wait()
 	if l.owned {
 		if err := l.rdb.Close(); err != nil {
 			return fmt.Errorf("redis: close: %w", err)
