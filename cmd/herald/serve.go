@@ -240,9 +240,13 @@ func newNodeOn(h history, reg presence.Registry, cfg serveConfig, logger *slog.L
 	hopts := cfg.hub
 	hopts.Log, hopts.Logger = n.history, logger
 	if reg != nil {
-		hopts.Presence, hopts.PresenceEvents = reg, server.PresenceEvents
+		hopts.Presence = reg
+		hopts.PresenceEvents, err = server.PresenceEventsFor(cfg.server)
 	}
-	if n.hub, err = hub.New(hopts); err != nil {
+	if err == nil {
+		n.hub, err = hub.New(hopts)
+	}
+	if err != nil {
 		_ = n.closePresence(context.Background())
 		_ = n.history.Close()
 		return nil, err
