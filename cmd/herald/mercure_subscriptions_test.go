@@ -343,3 +343,35 @@ func TestMercureSubscriptions_presenceOff(t *testing.T) {
 		t.Errorf("metadata %s advertises subscriptions", body)
 	}
 }
+
+// TestMercureSubscriptions_longMatcher: a matcher whose event topic is
+// longer than a herald topic may be (it travels under its hash, with its
+// text in carrier topics) is announced and listed like any other, and
+// a URL pattern's too.
+func TestMercureSubscriptions_longMatcher(t *testing.T) {
+	n := startNode(t, conformanceFlags...)
+	long := "https://example.com/" + strings.Repeat("chapter/", 40) + "1"
+	pattern := "https://example.com/books/:id"
+	watcher := mercureSubscribe(t, n.ts.URL, q("match_urlpattern", subsPath+"/*"), bearer(watchToken(t)))
+	tok := mercureToken(t, []grant{{[]string{"subscribe"}, []mercure.Matcher{{Value: long}, {Type: mercure.MatchURLPattern, Value: pattern}}}}, nil)
+	mercureSubscribe(t, n.ts.URL, q("match", long, "match_urlpattern", pattern), bearer(tok))
+	got := map[string]mercure.Subscription{}
+	for len(got) < 2 {
+		if doc := watcher.nextSubscriptionEvent(t, ""); doc.Match == long || doc.Match == pattern {
+			got[doc.Match] = doc
+		}
+	}
+	for _, m := range []mercure.Matcher{{Type: mercure.MatchExact, Value: long}, {Type: mercure.MatchURLPattern, Value: pattern}} {
+		doc := got[m.Value]
+		want := subsPath + "/" + m.Type + "/" + escape(m.Value) + "/" + escape(doc.Subscriber)
+		if doc.ID != want || doc.MatchType != m.Type || !doc.Active {
+			t.Errorf("event for %s: %+v, want id %s", m.Value, doc, want)
+		}
+		if id := subscriberOf(t, n.ts.URL, m); id != doc.Subscriber {
+			t.Errorf("listed under %s: %s, want %s", m.Value, id, doc.Subscriber)
+		}
+	}
+	if got[long].Subscriber != got[pattern].Subscriber {
+		t.Errorf("one connection, two subscriber IDs: %s, %s", got[long].Subscriber, got[pattern].Subscriber)
+	}
+}
