@@ -375,3 +375,40 @@ func TestMercureSubscriptions_longMatcher(t *testing.T) {
 		t.Errorf("one connection, two subscriber IDs: %s, %s", got[long].Subscriber, got[pattern].Subscriber)
 	}
 }
+
+// TestMercureSubscriptions_killedNode: the Mercure subscriptions of a
+// SIGKILLed node are announced ended on the other nodes (active false), and
+// leave their API, within the presence bound (TTL + check, shortened here
+// to 750 ms + 250 ms) and slack for a loaded machine.
+func TestMercureSubscriptions_killedNode(t *testing.T) {
+	timings := presenceTimings{ttl: 750 * time.Millisecond, check: 250 * time.Millisecond}
+	addr := testenv.StartRedis(t)
+	store := redisStore(t, addr)
+	b := startNodeWith(t, timings, append([]string{"--store", store}, conformanceFlags...)...)
+	c := startNodeWith(t, timings, append([]string{"--store", store}, conformanceFlags...)...)
+	watcher := mercureSubscribe(t, b.ts.URL, q("match_urlpattern", subsPath+"/*"), bearer(watchToken(t)))
+
+	childURL, _, kill := startChild(t, timings, store, conformanceFlags...)
+	const topic = "https://example.com/books/1"
+	mercureSubscribe(t, childURL, q("match", topic), bearer(subscriberToken(t, topic)))
+	var join mercure.Subscription
+	for join.Match != topic {
+		join = watcher.nextSubscriptionEvent(t, "")
+	}
+	waitSubscription(t, c.ts.URL, join.ID)
+
+	kill()
+	start := time.Now()
+	leave := watcher.nextSubscriptionEvent(t, join.Subscriber)
+	took := time.Since(start)
+	if leave.Active || leave.ID != join.ID {
+		t.Errorf("on B after the kill: %+v, want %s inactive", leave, join.ID)
+	}
+	t.Logf("the killed node's Mercure subscription announced ended after %v (bound %v)", took, timings.ttl+timings.check)
+	if bound := timings.ttl + timings.check + 3*time.Second; took > bound {
+		t.Errorf("announced ended after %v, beyond %v", took, bound)
+	}
+	for _, n := range []*testNode{b, c} {
+		waitSubscription(t, n.ts.URL, "")
+	}
+}
