@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -410,5 +411,26 @@ func TestMercureSubscriptions_killedNode(t *testing.T) {
 	}
 	for _, n := range []*testNode{b, c} {
 		waitSubscription(t, n.ts.URL, "")
+	}
+}
+
+// TestMercureSubscriptions_CORS: a page of a listed origin can read the
+// API's Link header, which carries the cursor (the draft: the hub MUST
+// expose it to cross-origin subscribers).
+func TestMercureSubscriptions_CORS(t *testing.T) {
+	const origin = "https://app.example"
+	n := startNode(t, append([]string{"--cors-origins", origin}, conformanceFlags...)...)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, n.ts.URL+subsPath, nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Authorization", "Bearer "+watchToken(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	exposed := strings.Split(resp.Header.Get("Access-Control-Expose-Headers"), ", ")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != origin || !slices.Contains(exposed, "Link") {
+		t.Errorf("GET %s from %s: %d, Allow-Origin %q, Expose-Headers %q; want 200, the origin, Link exposed", subsPath, origin, resp.StatusCode,
+			resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Expose-Headers"))
 	}
 }
