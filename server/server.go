@@ -178,8 +178,9 @@ func (s *Server) Handle(mux *http.ServeMux) {
 // Routes returns the patterns of the paths the API serves, as
 // [Server.Handle] registers them: /events, /presence, /healthz, /readyz
 // and /metrics, and with Options.Mercure the hub URL's path and its
-// metadata's, and with presence the subscription API's three. They name no method: /events answers GET, HEAD, POST and
-// OPTIONS, the Mercure hub GET, POST and QUERY, the others GET and HEAD,
+// metadata's, and with presence the subscription API's three. They name no
+// method: /events answers GET, HEAD, POST and OPTIONS, the Mercure hub
+// GET, POST and QUERY, the others GET and HEAD,
 // and every other method gets 405 with an Allow header. A caller mounting
 // the API path by path, or checking a description of it (herald's OpenAPI
 // test), reads them here.
