@@ -57,6 +57,12 @@ func mercureCases(t *testing.T, _ *servedNode) []apiCase {
 		{name: "mercure: publish JSON", node: m, method: "POST", target: mercurePath, header: pub, ctype: "application/json", body: `{"topic":"a"}`, status: 415, invalid: true},
 		{name: "mercure: publish while shutting down", node: closed, method: "POST", target: mercurePath, header: pub, ctype: form, body: "topic=a", status: 503},
 		{name: "mercure: protected resource metadata", node: m, method: "GET", target: "/.well-known/oauth-protected-resource" + mercurePath, status: 200},
+		{name: "mercure: subscription events from the earliest", node: m, method: "GET", target: mercurePath + "?" + q("match_urlpattern", subsPath+"/*", "last_event_id", "earliest"), header: watch, status: 200, max: 1,
+			check: func(t *testing.T, _ *http.Response, _ []byte, evs []sse.Event) {
+				if len(evs) != 1 || evs[0].Type != mercure.ReservedType {
+					t.Errorf("events %+v, want a subscription event", evs)
+				}
+			}},
 		{name: "mercure: active subscriptions", node: m, method: "GET", target: subsPath, header: watch, status: 200},
 		{name: "mercure: active subscriptions without a token", invalid: true, node: m, method: "GET", target: subsPath, status: 401},
 		{name: "mercure: active subscriptions without the grant", node: m, method: "GET", target: subsPath, header: noGrant, status: 403},
