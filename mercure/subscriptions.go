@@ -50,12 +50,12 @@ type Subscription struct {
 // Link header, where the draft asks for it; the body carries it under the
 // reference hub's name and the draft's OpenAPI description's.
 type Subscriptions struct {
-	Context       string         `json:"@context"`
-	ID            string         `json:"id"`
-	Type          string         `json:"type"`
-	LastEventID   string         `json:"lastEventID"`
-	LastEventID2  string         `json:"last_event_id"`
-	Subscriptions []Subscription `json:"subscriptions"`
+	Context          string         `json:"@context"`
+	ID               string         `json:"id"`
+	Type             string         `json:"type"`
+	LastEventID      string         `json:"lastEventID"`
+	LastEventIDSnake string         `json:"last_event_id"`
+	Subscriptions    []Subscription `json:"subscriptions"`
 }
 
 // ActiveSubscription is one connection's record as a [SubscriptionSource]
@@ -264,7 +264,7 @@ func (h *Handler) oneSubscription(ctx context.Context, req subscriptionsRequest)
 func (h *Handler) collection(ctx context.Context, req subscriptionsRequest, last string) (any, error) {
 	out := Subscriptions{
 		Context: SubscriptionsContext, ID: req.path, Type: SubscriptionsType,
-		LastEventID: last, LastEventID2: last, Subscriptions: []Subscription{},
+		LastEventID: last, LastEventIDSnake: last, Subscriptions: []Subscription{},
 	}
 	seen := map[string]bool{}
 	for s, err := range h.subs.Subscriptions(ctx) {
