@@ -77,3 +77,31 @@ func TestSubscriptionsPath_bad_input(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSubscriptionsPath: any request path parses without panicking, and a
+// path it accepts is put in a canonical form that parses to itself, with
+// the same matcher and subscriber.
+func FuzzSubscriptionsPath(f *testing.F) {
+	u, _ := ParseHubURL(DefaultHubURL)
+	base := u.SubscriptionsPath()
+	for _, s := range []string{"", "/exact/a", "/urlpattern/https%3A%2F%2Fx%2F%3Aid/urn%3Auuid%3A1", "/exact/%zz", "/exact/a%2", "/regex/a", "/exact/%25/%2F", "/exact/caf%C3%A9/x", "/exact/%E2%80%8B"} {
+		f.Add(base + s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		req, err := u.parseSubscriptionsPath(path)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("%q: error %v wraps neither ErrBadRequest nor ErrNotFound", path, err)
+			}
+			return
+		}
+		again, err := u.parseSubscriptionsPath(req.path)
+		if err != nil || again.path != req.path || again.subscriber != req.subscriber || (again.matcher == nil) != (req.matcher == nil) ||
+			req.matcher != nil && *again.matcher != *req.matcher {
+			t.Fatalf("%q → %q → %+v, %v", path, req.path, again, err)
+		}
+		if req.matcher != nil && req.subscriber != "" && u.SubscriptionTopic(*req.matcher, req.subscriber) != req.path {
+			t.Fatalf("%q: canonical %q is not the subscription's topic %q", path, req.path, u.SubscriptionTopic(*req.matcher, req.subscriber))
+		}
+	})
+}
