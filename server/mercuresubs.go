@@ -92,11 +92,15 @@ func mercureSubscriptionEvents(u *mercure.HubURL, s presence.Subscription, activ
 // mercureSubs is the subscription API's source: the hub's presence
 // registry, every node's with a shared one.
 type mercureSubs struct {
+	s *Server
 	h *hub.Hub
 }
 
 // LastEventID is the Mercure ID of the last event the hub dispatched.
 func (m mercureSubs) LastEventID(context.Context) (string, error) {
+	if m.s.draining.Load() {
+		return "", errDraining
+	}
 	if id := m.h.Dispatched(); id != "" {
 		return hub.GeneratedIDPrefix + id, nil
 	}

@@ -133,7 +133,7 @@ func New(opts Options) (*Server, error) {
 		mopts := *opts.Mercure
 		mopts.Hub = &mercureHub{s: s}
 		if opts.Hub.Presence() != nil {
-			mopts.Subscriptions = mercureSubs{h: opts.Hub}
+			mopts.Subscriptions = mercureSubs{s: s, h: opts.Hub}
 		}
 		if mopts.Logger == nil {
 			mopts.Logger = opts.Logger

@@ -64,6 +64,7 @@ func mercureCases(t *testing.T, _ *servedNode) []apiCase {
 				}
 			}},
 		{name: "mercure: active subscriptions", node: m, method: "GET", target: subsPath, header: watch, status: 200},
+		{name: "mercure: active subscriptions while shutting down", node: closed, method: "GET", target: subsPath, header: watch, status: 503},
 		{name: "mercure: active subscriptions without a token", invalid: true, node: m, method: "GET", target: subsPath, status: 401},
 		{name: "mercure: active subscriptions without the grant", node: m, method: "GET", target: subsPath, header: noGrant, status: 403},
 		{name: "mercure: a matcher's subscriptions", node: m, method: "GET", target: byMatch, header: watch, status: 200},
