@@ -357,6 +357,19 @@ func (h *Hub) noteDispatched(id store.ID) {
 	}
 }
 
+// Dispatched returns the log ID of the last event this hub dispatched to
+// its subscriptions (its own and, with a shared log, other nodes'), or ""
+// when it has dispatched none since it started: a cursor after which a
+// subscriber misses nothing that happens from now on.
+func (h *Hub) Dispatched() string {
+	h.dispatchMu.Lock()
+	defer h.dispatchMu.Unlock()
+	if h.dispatchedTo.IsZero() {
+		return ""
+	}
+	return h.dispatchedTo.String()
+}
+
 // waitDispatched returns a channel closed once every event appended by
 // this node so far has been dispatched. Only Close calls it, once.
 func (h *Hub) waitDispatched() <-chan struct{} {

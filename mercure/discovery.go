@@ -26,6 +26,9 @@ type Metadata struct {
 	// MercureMatcherTypesSupported lists the matcher types: exact and
 	// urlpattern.
 	MercureMatcherTypesSupported []string `json:"mercure_matcher_types_supported"`
+	// MercureSubscriptions is true when the hub serves active
+	// subscriptions (Options.Subscriptions); omitted otherwise.
+	MercureSubscriptions bool `json:"mercure_subscriptions,omitempty"`
 }
 
 // Metadata returns the hub's protected resource metadata document.
@@ -41,6 +44,7 @@ func (h *Handler) Metadata() Metadata {
 		BearerMethodsSupported:             []string{"header"},
 		MercureCookie:                      h.auth.opts.CookieName,
 		MercureMatcherTypesSupported:       []string{MatchExact, MatchURLPattern},
+		MercureSubscriptions:               h.subs != nil,
 	}
 }
 

@@ -50,4 +50,9 @@ var (
 
 	// ErrNoHub is returned by [New] when Options.Hub is nil.
 	ErrNoHub = errors.New("mercure: no hub")
+
+	// ErrNotFound marks a subscription API path that names no resource: of
+	// another shape, or a subscription that is not active (404). A
+	// [SubscriptionSource] returns it for an unknown subscriber.
+	ErrNotFound = errors.New("mercure: not found")
 )

@@ -114,6 +114,10 @@ type Options struct {
 	// subscribe parameters. Off, the handler
 	// speaks the draft only.
 	Legacy bool
+	// Subscriptions, when set, turns on the active subscriptions feature's
+	// API at the hub path and /subscriptions, and advertises it in the
+	// metadata; the hub publishes the subscription events. Nil means off.
+	Subscriptions SubscriptionSource
 	// Now is the clock tokens are checked against. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives a debug line per refused request. Nil discards.
@@ -126,6 +130,7 @@ type Options struct {
 type Handler struct {
 	url          *HubURL
 	backend      Hub
+	subs         SubscriptionSource
 	limits       Limits
 	legacy       bool
 	compiler     *compiler
@@ -153,7 +158,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{url: u, backend: opts.Hub, limits: opts.Limits.withDefaults(), legacy: opts.Legacy, log: opts.Logger}
+	h := &Handler{url: u, backend: opts.Hub, subs: opts.Subscriptions, limits: opts.Limits.withDefaults(), legacy: opts.Legacy, log: opts.Logger}
 	h.compiler = newCompiler(u, h.limits)
 	if h.auth, err = newAuthenticator(opts.Auth, opts.Legacy, h.limits, opts.Now, h.compiler, u); err != nil {
 		return nil, err
@@ -176,6 +181,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveMetadata(w, r)
 		return
 	default:
+		if h.subs != nil && strings.HasPrefix(r.URL.Path, h.url.SubscriptionsPath()) {
+			h.serveSubscriptions(w, r)
+			return
+		}
 		http.NotFound(w, r)
 		return
 	}

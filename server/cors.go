@@ -98,8 +98,9 @@ func (c *cors) wrap(next http.Handler) http.Handler {
 			h.Set("Access-Control-Allow-Credentials", "true")
 		}
 		if !preflight {
-			// Mercure's reconnection cursor, for pages that read it.
-			h.Set("Access-Control-Expose-Headers", "Mercure-Last-Event-ID, "+sse.LastEventIDHeader)
+			// Mercure's reconnection cursor, for pages that read it, and
+			// the subscription API's, on its Link header.
+			h.Set("Access-Control-Expose-Headers", "Mercure-Last-Event-ID, "+sse.LastEventIDHeader+", Link")
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -84,8 +84,11 @@ func (m *mercureHub) Subscribe(ctx context.Context, sub *mercure.Subscriber) (me
 		req.LastEventID = sub.LastEventID
 		req.ResolveIn = []string{mercureNamespace}
 	}
-	// Presence (subscription events, issue 15) plugs in here: req.Presence
-	// announces the subscription with its matchers and token payload.
+	if m.s.opts.Hub.Presence() != nil {
+		// Recorded and announced: the subscription events and the
+		// subscription API (mercuresubs.go).
+		req.Presence = mercureAnnounce(sub)
+	}
 
 	// The stream, not the request, bounds the subscription: a detached
 	// stream outlives its handler. The token's expiry ends it (Serve).

@@ -132,6 +132,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Mercure != nil {
 		mopts := *opts.Mercure
 		mopts.Hub = &mercureHub{s: s}
+		if opts.Hub.Presence() != nil {
+			mopts.Subscriptions = mercureSubs{s: s, h: opts.Hub}
+		}
 		if mopts.Logger == nil {
 			mopts.Logger = opts.Logger
 		}
@@ -143,6 +146,11 @@ func New(opts Options) (*Server, error) {
 		}
 		s.mux.Handle(s.mercure.HubURL().Path(), withClient(s.mercure))
 		s.mux.Handle(s.mercure.HubURL().MetadataPath(), s.mercure)
+		if mopts.Subscriptions != nil {
+			for _, p := range subscriptionRoutes(s.mercure.HubURL()) {
+				s.mux.Handle(p, s.mercure)
+			}
+		}
 	}
 	s.metrics = newMetrics(s)
 	// /metrics is for the operator's scraper, not for browsers: it stays
@@ -168,16 +176,21 @@ func (s *Server) Handle(mux *http.ServeMux) {
 }
 
 // Routes returns the patterns of the paths the API serves, as
-// [Server.Handle] registers them: /events, /presence, /healthz, /readyz and
-// /metrics, and with Options.Mercure the hub URL's path and its metadata's. They
-// name no method: /events answers GET, HEAD, POST and OPTIONS, the Mercure
-// hub GET, POST and QUERY, the others GET and HEAD, and every other method
-// gets 405 with an Allow header. A caller mounting the API path by path,
-// or checking a description of it (herald's OpenAPI test), reads them here.
+// [Server.Handle] registers them: /events, /presence, /healthz, /readyz
+// and /metrics, and with Options.Mercure the hub URL's path and its
+// metadata's, and with presence the subscription API's three. They name no
+// method: /events answers GET, HEAD, POST and OPTIONS, the Mercure hub
+// GET, POST and QUERY, the others GET and HEAD,
+// and every other method gets 405 with an Allow header. A caller mounting
+// the API path by path, or checking a description of it (herald's OpenAPI
+// test), reads them here.
 func (s *Server) Routes() []string {
 	routes := slices.Clone(apiRoutes)
 	if s.mercure != nil {
 		routes = append(routes, s.mercure.HubURL().Path(), s.mercure.HubURL().MetadataPath())
+		if s.opts.Hub.Presence() != nil {
+			routes = append(routes, subscriptionRoutes(s.mercure.HubURL())...)
+		}
 	}
 	return routes
 }

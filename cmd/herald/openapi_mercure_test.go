@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldsse/herald/mercure"
 	"github.com/heraldsse/herald/sse"
 )
 
@@ -23,6 +24,14 @@ func mercureCases(t *testing.T, _ *servedNode) []apiCase {
 	mercureSubscribe(t, limited.url, q("match", "*"), nil) // the one stream allowed
 	first := mustPublish(t, m.url, update("first", []string{topicA}))
 	mustPublish(t, m.url, update("second", []string{topicA}, "type", "book", "id", "urn:uuid:2"))
+
+	// An active subscription, for the subscription API's answers.
+	mercureSubscribe(t, m.url, q("match", topicA), bearer(subscriberToken(t, topicA)))
+	id := subscriberOf(t, m.url, mercure.Matcher{Type: mercure.MatchExact, Value: topicA})
+	byMatch := subsPath + "/exact/" + escape(topicA)
+	one := byMatch + "/" + escape(id)
+	watch := bearer(watchToken(t))
+	noGrant := bearer(subscriberToken(t, topicA))
 
 	form := "application/x-www-form-urlencoded"
 	pub := bearer(publisherToken(t))
@@ -48,13 +57,32 @@ func mercureCases(t *testing.T, _ *servedNode) []apiCase {
 		{name: "mercure: publish JSON", node: m, method: "POST", target: mercurePath, header: pub, ctype: "application/json", body: `{"topic":"a"}`, status: 415, invalid: true},
 		{name: "mercure: publish while shutting down", node: closed, method: "POST", target: mercurePath, header: pub, ctype: form, body: "topic=a", status: 503},
 		{name: "mercure: protected resource metadata", node: m, method: "GET", target: "/.well-known/oauth-protected-resource" + mercurePath, status: 200},
+		{name: "mercure: subscription events from the earliest", node: m, method: "GET", target: mercurePath + "?" + q("match_urlpattern", subsPath+"/*", "last_event_id", "earliest"), header: watch, status: 200, max: 1,
+			check: func(t *testing.T, _ *http.Response, _ []byte, evs []sse.Event) {
+				if len(evs) != 1 || evs[0].Type != mercure.ReservedType {
+					t.Errorf("events %+v, want a subscription event", evs)
+				}
+			}},
+		{name: "mercure: active subscriptions", node: m, method: "GET", target: subsPath, header: watch, status: 200},
+		{name: "mercure: active subscriptions while shutting down", node: closed, method: "GET", target: subsPath, header: watch, status: 503},
+		{name: "mercure: active subscriptions without a token", invalid: true, node: m, method: "GET", target: subsPath, status: 401},
+		{name: "mercure: active subscriptions without the grant", node: m, method: "GET", target: subsPath, header: noGrant, status: 403},
+		{name: "mercure: a matcher's subscriptions", node: m, method: "GET", target: byMatch, header: watch, status: 200},
+		{name: "mercure: a matcher's subscriptions, unknown matcher type", node: m, method: "GET", target: subsPath + "/regex/x", header: watch, status: 400},
+		{name: "mercure: a matcher's subscriptions without a token", invalid: true, node: m, method: "GET", target: byMatch, status: 401},
+		{name: "mercure: a matcher's subscriptions without the grant", node: m, method: "GET", target: byMatch, header: noGrant, status: 403},
+		{name: "mercure: one subscription", node: m, method: "GET", target: one, header: watch, status: 200},
+		{name: "mercure: one subscription, unknown matcher type", node: m, method: "GET", target: subsPath + "/regex/x/y", header: watch, status: 400},
+		{name: "mercure: one subscription without a token", invalid: true, node: m, method: "GET", target: one, status: 401},
+		{name: "mercure: one subscription without the grant", node: m, method: "GET", target: one, header: noGrant, status: 403},
+		{name: "mercure: one subscription, double-encoded subscriber", node: m, method: "GET", target: byMatch + "/" + escape(escape(id)), header: watch, status: 404},
 	}
 }
 
-// isMercurePath reports whether path is the Mercure hub's or its
-// metadata's, whose errors are plain text (docs/mercure.md, "Errors").
+// isMercurePath reports whether path is the Mercure hub's, its
+// metadata's or under its subscription API's, whose errors are plain text (docs/mercure.md, "Errors").
 func isMercurePath(path string) bool {
-	return strings.HasSuffix(path, mercurePath)
+	return strings.HasSuffix(path, mercurePath) || strings.HasPrefix(path, subsPath)
 }
 
 // checkMercureErrorBody checks a Mercure error answer: one line of plain

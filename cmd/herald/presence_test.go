@@ -189,11 +189,11 @@ const childEnv = "HERALD_TEST_PRESENCE_CHILD"
 
 // TestHelperServe is not a test: run by the killed-node tests in a child
 // process, it serves a node on the Redis store in childEnv with the
-// presence timings there, prints "ready URL NODE", and serves until it is
-// killed.
+// presence timings there (and the flags after them), prints "ready URL
+// NODE", and serves until it is killed.
 func TestHelperServe(t *testing.T) {
 	spec := strings.Fields(os.Getenv(childEnv))
-	if len(spec) != 3 {
+	if len(spec) < 3 {
 		t.Skip("a helper process of TestPresenceKilledNode, not a test")
 	}
 	ttl, err1 := time.ParseDuration(spec[0])
@@ -202,10 +202,13 @@ func TestHelperServe(t *testing.T) {
 		t.Fatalf("%s=%q: bad durations", childEnv, os.Getenv(childEnv))
 	}
 	var cfg serveConfig
-	if err := serveFlags(&cfg).Parse([]string{"--store", spec[2]}); err != nil {
+	if err := serveFlags(&cfg).Parse(append([]string{"--store", spec[2]}, spec[3:]...)); err != nil {
 		t.Fatal(err)
 	}
 	cfg.presenceTimings = presenceTimings{ttl: ttl, check: check}
+	if err := cfg.resolveAuth(); err != nil {
+		t.Fatal(err)
+	}
 	n, err := newNode(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -221,10 +224,6 @@ func TestHelperServe(t *testing.T) {
 // once, and stop listing them, within TTL + check interval (the bound
 // docs/presence.md states) and slack for a loaded machine.
 func killedNode(t *testing.T, timings presenceTimings, slack time.Duration) {
-	switch runtime.GOOS {
-	case "js", "wasip1", "ios", "android":
-		t.Skipf("cannot run a child process on %s", runtime.GOOS)
-	}
 	addr := testenv.StartRedis(t)
 	store := redisStore(t, addr)
 	b := startNodeWith(t, timings, "--store", store)
@@ -232,42 +231,7 @@ func killedNode(t *testing.T, timings presenceTimings, slack time.Duration) {
 	watch := b.subscribe(t, t.Context(), "/events?topic=presence/room/*", "")
 	b.waitSubscribers(t, 1)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$", "-test.count=1")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s", childEnv, timings.ttl, timings.check, store))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the child node: %v", err)
-	}
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			cmd.Process.Kill()
-		}
-		cmd.Wait()
-	})
-	var childURL, childNode string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "ready" {
-			childURL, childNode = f[1], f[2]
-			break
-		}
-	}
-	if childURL == "" {
-		t.Fatalf("the child node never said ready:\n%s", stderr.String())
-	}
-	go io.Copy(io.Discard, stdout)
-
+	childURL, childNode, kill := startChild(t, timings, store)
 	child := &testNode{ts: &httptest.Server{URL: childURL}}
 	ids := make(map[string]bool)
 	for i := range 3 {
@@ -280,10 +244,7 @@ func killedNode(t *testing.T, timings presenceTimings, slack time.Duration) {
 	}
 	waitListed(t, c.ts.URL, "topic=room/*", 3)
 
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	killed = true
+	kill()
 	start := time.Now()
 	for range 3 {
 		typ, s := nextPresence(t, watch)
@@ -302,6 +263,59 @@ func killedNode(t *testing.T, timings presenceTimings, slack time.Duration) {
 	// the listing empties right after the last leave.
 	for _, n := range []*testNode{b, c} {
 		waitListed(t, n.ts.URL, "topic=room/*", 0)
+	}
+}
+
+// startChild starts a herald node in a child process on the Redis store,
+// with the presence timings and the flags args, and returns its URL, its
+// node ID, and a function that SIGKILLs it. The child is killed at the
+// test's end if it was not.
+func startChild(t *testing.T, timings presenceTimings, store string, args ...string) (childURL, childNode string, kill func()) {
+	t.Helper()
+	switch runtime.GOOS {
+	case "js", "wasip1", "ios", "android":
+		t.Skipf("cannot run a child process on %s", runtime.GOOS)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$", "-test.count=1")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %s", childEnv, timings.ttl, timings.check, store, strings.Join(args, " ")))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close() })
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start the child node: %v", err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			cmd.Process.Kill()
+		}
+		cmd.Wait()
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "ready" {
+			childURL, childNode = f[1], f[2]
+			break
+		}
+	}
+	if childURL == "" {
+		t.Fatalf("the child node never said ready:\n%s", stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+
+	return childURL, childNode, func() {
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed = true
 	}
 }
 

@@ -98,7 +98,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.hub.QueueSize, "queue-size", 1000, "events a subscriber may have pending before it is disconnected as too slow")
 	fs.DurationVar(&cfg.server.Heartbeat, "heartbeat", 15*time.Second, "time between two heartbeat comments on every hub stream")
 	fs.DurationVar(&cfg.hub.Retry, "retry", 3*time.Second, "reconnection time sent to clients; on shutdown each gets it plus a random jitter of up to as much again")
-	fs.BoolVar(&cfg.presence, "presence", true, "record who is subscribed (every GET /events stream), announce joins and leaves on presence/<topic> and serve GET /presence; with a redis:// store, for the whole cluster; its events keep a history of their own, presence/**=1000/10m, unless a --history pattern covers presence/** (docs/presence.md)")
+	fs.BoolVar(&cfg.presence, "presence", true, "record who is subscribed (every GET /events stream and Mercure subscription), announce joins and leaves on presence/<topic> and serve GET /presence, and Mercure's subscription events and API; with a redis:// store, for the whole cluster; its events keep a history of their own, presence/**=1000/10m, unless a --history pattern covers presence/** (docs/presence.md)")
 
 	fs.IntVar(&cfg.server.MaxSubscribers, "max-subscribers", 10_000, "hub streams open at once; more answer 429")
 	fs.IntVar(&cfg.server.MaxSubscribersPerClient, "max-subscribers-per-client", 100, "hub streams open at once from one client address; more answer 429")
@@ -240,9 +240,13 @@ func newNodeOn(h history, reg presence.Registry, cfg serveConfig, logger *slog.L
 	hopts := cfg.hub
 	hopts.Log, hopts.Logger = n.history, logger
 	if reg != nil {
-		hopts.Presence, hopts.PresenceEvents = reg, server.PresenceEvents
+		hopts.Presence = reg
+		hopts.PresenceEvents, err = server.PresenceEventsFor(cfg.server)
 	}
-	if n.hub, err = hub.New(hopts); err != nil {
+	if err == nil {
+		n.hub, err = hub.New(hopts)
+	}
+	if err != nil {
 		_ = n.closePresence(context.Background())
 		_ = n.history.Close()
 		return nil, err
