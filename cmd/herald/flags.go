@@ -56,6 +56,15 @@ type help struct {
 	groups []flagGroup // headings over the flags; flags in none come last
 }
 
+// helpShown returns err from parseFlags or parseWithURL as a command's
+// result: nil after -h, which printed the help and is no failure.
+func helpShown(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
 // parseFlags parses args into fs, then applies the environment twins, then
 // checks that no size, count or duration is negative. On -h it prints help
 // (see printFlags) to stdout and returns flag.ErrHelp; on a mistake it

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -57,10 +56,7 @@ func publish(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs := publishFlags(&cfg)
 	hubURL, err := parseWithURL(fs, func() *flag.FlagSet { return publishFlags(new(publishConfig)) }, publishHelp, args, os.LookupEnv, stdout, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		return helpShown(err)
 	}
 	if hubURL == "" {
 		hubURL = defaultHub

@@ -134,10 +134,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := serveFlags(&cfg)
 	h := help{text: serveHelp, groups: serveGroups}
 	if err := parseFlags(fs, h, args, os.LookupEnv, stdout, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		return helpShown(err)
 	}
 	if cfg.shutdownTimeout == 0 {
 		return usageError(stderr, fs, h, errors.New("--shutdown-timeout (or HERALD_SHUTDOWN_TIMEOUT) must be positive"))

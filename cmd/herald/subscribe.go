@@ -69,10 +69,7 @@ func runSubscribe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := subscribeFlags(&cfg)
 	url, err := parseWithURL(fs, func() *flag.FlagSet { return subscribeFlags(new(subscribeConfig)) }, subscribeHelp, args, os.LookupEnv, stdout, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		return helpShown(err)
 	}
 	switch {
 	case len(cfg.topics) > 0:

@@ -59,10 +59,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg tokenConfig
 	fs := tokenFlags(&cfg)
 	if err := parseFlags(fs, help{text: tokenHelp}, args, os.LookupEnv, stdout, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		return helpShown(err)
 	}
 	tok, err := cfg.mint(time.Now())
 	if err != nil {
