@@ -159,13 +159,21 @@ func (e *Engine) Serve(c net.Conn, head []byte, src Source, onEnd func(error)) {
 		}
 	}
 	p := e.poller
+	// Reserved while Close cannot have begun: the reader below may start
+	// after this connection ended and Close reached its wg.Wait.
+	e.wg.Add(1)
 	e.mu.Unlock()
 
 	s.wake() // the head
 	src.Notify(s.wake)
-	if p == nil || !p.add(s) {
-		e.wg.Go(s.read)
+	if p != nil && p.add(s) {
+		e.wg.Done()
+		return
 	}
+	go func() {
+		defer e.wg.Done()
+		s.read()
+	}()
 }
 
 // Stream serves src over st, a stream net/http keeps (HTTP/2), from the
