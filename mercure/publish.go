@@ -144,21 +144,9 @@ func parsePublishForm(body string, hub *HubURL, lim Limits) (Update, error) {
 		case "private":
 			u.Private = true
 		case "id":
-			if first, err := firstValue(f, lim, &seen.id); !first {
-				return err
-			}
-			if err := checkID(f.value); err != nil {
-				return err
-			}
-			u.ID = f.value
+			return setFirst(&u.ID, f, lim, &seen.id, checkID)
 		case "type":
-			if first, err := firstValue(f, lim, &seen.typ); !first {
-				return err
-			}
-			if err := checkType(f.value); err != nil {
-				return err
-			}
-			u.Type = f.value
+			return setFirst(&u.Type, f, lim, &seen.typ, checkType)
 		case "retry":
 			if first, err := firstValue(f, lim, &seen.retry); !first {
 				return err
@@ -188,6 +176,19 @@ func firstValue(f formPair, lim Limits, seen *bool) (bool, error) {
 	}
 	*seen = true
 	return true, nil
+}
+
+// setFirst sets *dst to f's value when it is the first non-empty
+// occurrence of its field (see firstValue) and check accepts it.
+func setFirst(dst *string, f formPair, lim Limits, seen *bool, check func(string) error) error {
+	if first, err := firstValue(f, lim, seen); !first {
+		return err
+	}
+	if err := check(f.value); err != nil {
+		return err
+	}
+	*dst = f.value
+	return nil
 }
 
 // addTopic checks one topic field and appends it.

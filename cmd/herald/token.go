@@ -40,8 +40,9 @@ type tokenConfig struct {
 	payload    string
 }
 
-// tokenFlags defines the token command's flags on a new FlagSet that fills
-// cfg.
+// tokenFlags defines, on a new FlagSet filling cfg, the token command's
+// flags: what the token grants, for how long, for whom, and the key that
+// signs it.
 func tokenFlags(cfg *tokenConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.Var(&cfg.publish, "publish", "comma-separated topic `patterns` the token may publish to (repeatable)")

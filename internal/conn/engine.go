@@ -67,15 +67,16 @@ type Engine struct {
 	opts    Options
 	writers []*writer
 
-	mu       sync.Mutex
-	slots    [heartbeatSlots]map[*served]struct{} // every served connection, by heartbeat group
-	conns    int
-	nextSlot int
-	next     int           // the writer of the next connection
-	closing  bool          // Close has begun: Serve refuses
-	gone     chan struct{} // closed when conns reaches zero, while Close waits for it
-	poller   *poller       // notices clients closing; nil where unavailable
-	tried    bool          // a poller was tried
+	mu        sync.Mutex
+	slots     [heartbeatSlots]map[*served]struct{} // every served connection, by heartbeat group
+	conns     int
+	nextSlot  int
+	next      int  // the writer of the next connection
+	closing   bool // Close has begun: Serve refuses
+	closeOnce sync.Once
+	gone      chan struct{} // closed when conns reaches zero, while Close waits for it
+	poller    *poller       // notices clients closing; nil where unavailable
+	tried     bool          // a poller was tried
 
 	beat atomic.Pointer[chan struct{}] // closed and replaced on every full heartbeat interval
 	stop chan struct{}                 // closed when Close is past waiting for connections
@@ -323,13 +324,15 @@ func (e *Engine) Stats() Stats {
 // hub first) and has had its last write. When ctx ends first, Close ends
 // the rest with [ErrClosed], closing their connections, and returns ctx's
 // error. Then the engine's goroutines stop. Streams served by
-// [Engine.Stream] belong to their handlers and are not waited for.
-func (e *Engine) Close(ctx context.Context) error {
+// [Engine.Stream] belong to their handlers and are not waited for. Later
+// calls wait for the first to finish and return nil.
+func (e *Engine) Close(ctx context.Context) (err error) {
+	e.closeOnce.Do(func() { err = e.close(ctx) })
+	return err
+}
+
+func (e *Engine) close(ctx context.Context) error {
 	e.mu.Lock()
-	if e.closing {
-		e.mu.Unlock()
-		return nil
-	}
 	e.closing = true
 	e.mu.Unlock()
 

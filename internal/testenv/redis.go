@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,6 +32,47 @@ type RedisServer struct {
 	proc   *os.Process // nil while stopped
 	exited chan error  // receives the exit of proc
 }
+
+// DefaultRedisAddr is the Redis server NeedRedis tries when
+// HERALD_TEST_REDIS is not set.
+const DefaultRedisAddr = "127.0.0.1:6379"
+
+// NeedRedis returns the host:port of a Redis server that answers PING: the
+// one HERALD_TEST_REDIS names, or DefaultRedisAddr. When none answers within
+// two seconds it skips t, or fails it when CI=true.
+func NeedRedis(t testing.TB) string {
+	t.Helper()
+	return need(t, "redis", "HERALD_TEST_REDIS", func() (string, error) {
+		addr := envOr("HERALD_TEST_REDIS", DefaultRedisAddr)
+		return addr, pingRedis(addr, 2*time.Second)
+	})
+}
+
+// pingRedis sends PING to the Redis server at addr over a raw TCP connection
+// and expects +PONG, all within timeout.
+func pingRedis(addr string, timeout time.Duration) error {
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	if _, err := conn.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+		return fmt.Errorf("ping %s: %w", addr, err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("ping %s: %w", addr, err)
+	}
+	if reply := strings.TrimRight(line, "\r\n"); reply != "+PONG" {
+		return fmt.Errorf("ping %s: %w: %q", addr, errNotPong, reply)
+	}
+	return nil
+}
+
+var errNotPong = errors.New("reply is not +PONG")
 
 // StartRedis returns the host:port of a Redis server for t: a private
 // redis-server started with [StartRedisServer] when that program is on

@@ -6,17 +6,13 @@
 package testenv
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // chromiumNames are the programs NeedChromium looks for on PATH, in order.
@@ -98,47 +94,6 @@ func findNode() (string, error) {
 	}
 	return path, nil
 }
-
-// DefaultRedisAddr is the Redis server NeedRedis tries when
-// HERALD_TEST_REDIS is not set.
-const DefaultRedisAddr = "127.0.0.1:6379"
-
-// NeedRedis returns the host:port of a Redis server that answers PING: the
-// one HERALD_TEST_REDIS names, or DefaultRedisAddr. When none answers within
-// two seconds it skips t, or fails it when CI=true.
-func NeedRedis(t testing.TB) string {
-	t.Helper()
-	return need(t, "redis", "HERALD_TEST_REDIS", func() (string, error) {
-		addr := envOr("HERALD_TEST_REDIS", DefaultRedisAddr)
-		return addr, pingRedis(addr, 2*time.Second)
-	})
-}
-
-// pingRedis sends PING to the Redis server at addr over a raw TCP connection
-// and expects +PONG, all within timeout.
-func pingRedis(addr string, timeout time.Duration) error {
-	conn, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	if _, err := conn.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
-		return fmt.Errorf("ping %s: %w", addr, err)
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("ping %s: %w", addr, err)
-	}
-	if reply := strings.TrimRight(line, "\r\n"); reply != "+PONG" {
-		return fmt.Errorf("ping %s: %w: %q", addr, errNotPong, reply)
-	}
-	return nil
-}
-
-var errNotPong = errors.New("reply is not +PONG")
 
 // envOr returns the environment variable key, or def when it is empty.
 func envOr(key, def string) string {
