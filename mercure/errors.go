@@ -56,3 +56,11 @@ var (
 	// [SubscriptionSource] returns it for an unknown subscriber.
 	ErrNotFound = errors.New("mercure: not found")
 )
+
+// What checkText finds wrong with a value, wrapped with the value's name
+// and ErrBadRequest by its callers.
+var (
+	errNotUTF8   = errors.New("is not valid UTF-8")
+	errControl   = errors.New("contains a control character")
+	errFormatChr = errors.New("contains an invisible format character (Unicode Cf)")
+)

@@ -1,15 +1,8 @@
 package mercure
 
 import (
-	"errors"
 	"unicode"
 	"unicode/utf8"
-)
-
-var (
-	errNotUTF8   = errors.New("is not valid UTF-8")
-	errControl   = errors.New("contains a control character")
-	errFormatChr = errors.New("contains an invisible format character (Unicode Cf)")
 )
 
 // checkText applies the draft's character rule for topics, matchers, IDs

@@ -71,8 +71,8 @@ type Engine struct {
 	slots     [heartbeatSlots]map[*served]struct{} // every served connection, by heartbeat group
 	conns     int
 	nextSlot  int
-	next      int  // the writer of the next connection
-	closing   bool // Close has begun: Serve refuses
+	next      int         // the writer of the next connection
+	closing   atomic.Bool // Close has begun: Serve refuses
 	closeOnce sync.Once
 	gone      chan struct{} // closed when conns reaches zero, while Close waits for it
 	poller    *poller       // notices clients closing; nil where unavailable
@@ -135,7 +135,7 @@ func (e *Engine) Serve(c net.Conn, head []byte, src Source, onEnd func(error)) {
 		}
 	}
 	e.mu.Lock()
-	if e.closing {
+	if e.closing.Load() { // read under mu, so that Close's waitConns sees every connection let in
 		e.mu.Unlock()
 		_ = c.Close()
 		src.End(ErrClosed)
@@ -332,9 +332,7 @@ func (e *Engine) Close(ctx context.Context) (err error) {
 }
 
 func (e *Engine) close(ctx context.Context) error {
-	e.mu.Lock()
-	e.closing = true
-	e.mu.Unlock()
+	e.closing.Store(true)
 
 	err := e.waitConns(ctx)
 	close(e.stop)
