@@ -90,8 +90,8 @@ func (s *Subscription) appendEvents(buf []byte) []byte {
 		}
 		clear(backlog)
 		s.mu.Lock()
-		if s.replay.active {
-			s.pageSpare = backlog[:0]
+		if s.replaying() {
+			s.replay.spare = backlog[:0]
 		}
 		s.mu.Unlock()
 		s.h.delivered.Add(uint64(n))

@@ -42,21 +42,28 @@ const (
 // replayState is where a subscription's replay stands. It is guarded by
 // the subscription's mutex.
 type replayState struct {
-	active  bool     // history is still being read: live events are not queued
-	cursor  store.ID // history was read up to here
-	seen    store.ID // the newest live event the follower dispatched to it meanwhile
-	reading bool     // a page is being read, or queued to be
-	count   int      // history events read so far
-	pages   int      // pages read so far
-	from    string   // the client's last event ID, as it sent it
-	mark    bool     // a TypeReplayed event is due once caught up
-	unknown bool     // from could not be resumed from: read from the start
-	lost    bool     // the first page found events after from lost, or from unknown
+	active  bool      // history is still being read: live events are not queued
+	cursor  store.ID  // history was read up to here
+	seen    store.ID  // the newest live event the follower dispatched to it meanwhile
+	reading bool      // a page is being read, or queued to be
+	count   int       // history events read so far
+	pages   int       // pages read so far
+	from    string    // the client's last event ID, as it sent it
+	mark    bool      // a TypeReplayed event is due once caught up
+	unknown bool      // from could not be resumed from: read from the start
+	lost    bool      // the first page found events after from lost, or from unknown
+	spare   []pending // a sent backlog array, emptied, for the next page while the replay lasts
 }
 
-func (r *replayState) start(lastID string, from store.ID, known, mark bool) {
-	*r = replayState{active: true, from: lastID, cursor: from, unknown: !known, mark: mark}
+// newReplay returns the state of a replay starting after from, the
+// client's lastID; known says whether the history knew it.
+func newReplay(lastID string, from store.ID, known, mark bool) *replayState {
+	return &replayState{active: true, from: lastID, cursor: from, unknown: !known, mark: mark}
 }
+
+// replaying reports whether history is still being read for s. s.mu is
+// held.
+func (s *Subscription) replaying() bool { return s.replay != nil && s.replay.active }
 
 // saw notes a live event dispatched while history is read.
 func (r *replayState) saw(id store.ID) {
@@ -109,7 +116,7 @@ func (s *Subscription) readPage(ctx context.Context, max int) error {
 
 	s.mu.Lock()
 	if s.backlog == nil {
-		s.backlog, s.pageSpare = s.pageSpare, nil
+		s.backlog, s.replay.spare = s.replay.spare, nil
 	}
 	s.backlog = slices.Grow(s.backlog, len(page.Entries)+2) // with room for a gap and the replayed notice
 	if reason != "" {
@@ -137,7 +144,7 @@ func (s *Subscription) readPage(ctx context.Context, max int) error {
 	s.replay.reading = false
 	if page.Done && s.replay.seen.Compare(s.replay.cursor) <= 0 {
 		s.replay.active = false
-		s.pageSpare = nil
+		s.replay.spare = nil
 		s.threshold = s.replay.cursor
 		if s.replay.mark {
 			s.replay.mark = false
@@ -178,7 +185,7 @@ func gapNotice(lastID, reason string) *sse.Event {
 // held.
 func (s *Subscription) takeBacklogLocked() (backlog []pending, next bool) {
 	backlog, s.backlog = s.backlog, nil
-	if s.replay.active && !s.replay.reading && s.err == nil {
+	if s.replaying() && !s.replay.reading && s.err == nil {
 		s.replay.reading = true
 		next = true
 	}

@@ -104,29 +104,32 @@ type Subscription struct {
 	patterns []string
 	filter   func(*Candidate) bool
 	filterMu sync.Mutex // serializes filter: the follower and a replay reader may ask at once
-	ownIDs   bool
-	quiet    bool
-	lastSeq  uint64 // the hub's follower only
+	lastSeq  uint64     // the hub's follower only
 
+	// Guarded by mu, but for ownIDs and quiet, set once at the start. The
+	// flags are kept together at the end, so that they share a word: an
+	// idle subscription's size is much of what an idle client costs
+	// (docs/performance.md).
 	mu        sync.Mutex
-	replay    replayState
-	backlog   []pending // replayed history and notices still to send, in order, before the queue
-	pageSpare []pending // a sent backlog array, emptied, for the next page while the replay lasts
-	queue     []*item   // live events still to send
+	replay    *replayState // set when the subscription replays (LastEventID or FromStart), kept for Resumed and Replayed
+	backlog   []pending    // replayed history and notices still to send, in order, before the queue
+	queue     []*item      // live events still to send
 	spare     []*item
-	busy      bool     // an event was queued since the last Release
 	threshold store.ID // live events at or before it were replayed, or were before the client's ID
-	started   bool     // the stream's opening retry hint was read
-	signaled  bool     // the reader was woken and has not read since
 	wake      func()   // wakes the reader: Notify's function, else a send on ready
 	err       error
 	farewell  string        // a comment to send when the stream ends
-	finished  bool          // the stream's last words were read
 	ready     chan struct{} // Events' wake-up
 	done      chan struct{} // closed when the subscription ends
 	stopCtx   func() bool
 	record    *presence.Subscription // its presence record; nil when not announced
+	busy      bool                   // an event was queued since the last Release
+	started   bool                   // the stream's opening retry hint was read
+	signaled  bool                   // the reader was woken and has not read since
+	finished  bool                   // the stream's last words were read
 	left      bool                   // its record left the registry
+	ownIDs    bool
+	quiet     bool
 }
 
 // Subscribe registers a subscription for req.Topics. When req.LastEventID
@@ -183,7 +186,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		if err != nil {
 			return nil, fmt.Errorf("hub: replay after %.64q: %w", req.LastEventID, logError(err))
 		}
-		s.replay.start(req.LastEventID, from, known, req.MarkReplayed && !req.Quiet)
+		s.replay = newReplay(req.LastEventID, from, known, req.MarkReplayed && !req.Quiet)
 	}
 
 	// The replay seam: register first, in replay mode, so the follower
@@ -240,7 +243,7 @@ func (s *Subscription) push(it *item) bool {
 		s.mu.Unlock()
 		return true
 	}
-	if s.replay.active {
+	if s.replaying() {
 		// History is still being read, and will be read past this
 		// event: nothing is queued while a client catches up.
 		s.replay.saw(it.entry.ID)
@@ -342,7 +345,7 @@ func (s *Subscription) End(err error) {
 func (s *Subscription) Resumed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.replay.from != "" && !s.replay.lost
+	return s.replay != nil && s.replay.from != "" && !s.replay.lost
 }
 
 // Replayed returns how many events of history the subscription has read
@@ -351,6 +354,9 @@ func (s *Subscription) Resumed() bool {
 func (s *Subscription) Replayed() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.replay == nil {
+		return 0
+	}
 	return s.replay.count
 }
 
