@@ -68,11 +68,7 @@ func newTab(t *testing.T, tab context.Context) context.Context {
 func poller(t *testing.T, ctx context.Context) func(what, expr string) {
 	return func(what, expr string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-			chromedp.WithPollingInterval(20*time.Millisecond),
-			chromedp.WithPollingTimeout(10*time.Second))); err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
+		browsertest.Poll(ctx, t, 10*time.Second, what, expr)
 	}
 }
 

@@ -47,11 +47,7 @@ func TestMetricsBrowser(t *testing.T) {
 	defer cancel()
 	poll := func(what, expr string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-			chromedp.WithPollingInterval(20*time.Millisecond),
-			chromedp.WithPollingTimeout(10*time.Second))); err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
+		browsertest.Poll(ctx, t, 10*time.Second, what, expr)
 	}
 	number := func(expr string) int {
 		t.Helper()

@@ -54,11 +54,7 @@ func browserServer(t *testing.T, hopts hub.Options, opts apps.Options) (string, 
 // pollIn waits until the JavaScript expression is true in the page.
 func pollIn(ctx context.Context, t *testing.T, what, expr string) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-		chromedp.WithPollingInterval(20*time.Millisecond),
-		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
+	browsertest.Poll(ctx, t, 15*time.Second, what, expr)
 }
 
 // TestTaskBoardBrowser starts three tasks (two with the mouse, one from the

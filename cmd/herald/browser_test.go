@@ -60,11 +60,7 @@ func TestBrowser(t *testing.T) {
 	// poll waits until the JavaScript expression is true in the page.
 	poll := func(what, expr string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-			chromedp.WithPollingInterval(20*time.Millisecond),
-			chromedp.WithPollingTimeout(10*time.Second))); err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
+		browsertest.Poll(ctx, t, 10*time.Second, what, expr)
 	}
 	// follow clicks the index's link to path and waits for the page to load.
 	follow := func(path string) {

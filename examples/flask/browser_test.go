@@ -185,11 +185,7 @@ func (p *page) open(t *testing.T, path string) context.Context {
 // poll waits until the JavaScript expression is true in the page.
 func (p *page) poll(ctx context.Context, t *testing.T, what, expr string) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-		chromedp.WithPollingInterval(20*time.Millisecond),
-		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
+	browsertest.Poll(ctx, t, 20*time.Second, what, expr)
 }
 
 // startTask presses the page's button and returns the new task's ID.

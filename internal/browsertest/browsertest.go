@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -90,4 +91,16 @@ func Screenshot(ctx context.Context, t testing.TB, name string) {
 		return
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// Poll waits, checking every 20 ms for at most timeout, until the
+// JavaScript expression expr is true in the tab, and fails t, saying it
+// was waiting for what, when it is not by then.
+func Poll(ctx context.Context, t testing.TB, timeout time.Duration, what, expr string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
+		chromedp.WithPollingInterval(20*time.Millisecond),
+		chromedp.WithPollingTimeout(timeout))); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
 }
