@@ -33,7 +33,15 @@ func fast() apps.Options {
 // the test ends.
 func newHub(t *testing.T) *hub.Hub {
 	t.Helper()
-	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{})})
+	return newHubWith(t, hub.Options{})
+}
+
+// newHubWith returns a hub with opts on an in-memory history, closed when
+// the test ends.
+func newHubWith(t *testing.T, opts hub.Options) *hub.Hub {
+	t.Helper()
+	opts.Log = memory.New(memory.Options{})
+	h, err := hub.New(opts)
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/heraldsse/herald/internal/testenv"
 	"github.com/heraldsse/herald/presence"
 	"github.com/heraldsse/herald/server"
-	"github.com/heraldsse/herald/store/memory"
 )
 
 // newPresenceHub returns a hub on a memory log that keeps presence in a
@@ -26,18 +25,7 @@ func newPresenceHub(t *testing.T) *hub.Hub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close(context.Background()) })
-	h, err := hub.New(hub.Options{Log: memory.New(memory.Options{}), Presence: reg, PresenceEvents: server.PresenceEvents})
-	if err != nil {
-		t.Fatalf("hub.New: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := h.Close(ctx); err != nil {
-			t.Errorf("hub Close: %v", err)
-		}
-	})
-	return h
+	return newHubWith(t, hub.Options{Presence: reg, PresenceEvents: server.PresenceEvents})
 }
 
 // members is a JavaScript expression: the names the chat page lists in
