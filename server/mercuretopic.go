@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -98,6 +99,9 @@ func mercureTopics(topics []string) (topic string, also []string) {
 		} else {
 			also = append(also, name)
 		}
+		if len(chunks) > 0 && slices.Contains(carriers, chunks[0]) {
+			continue // a long topic named twice is carried once
+		}
 		carriers = append(carriers, chunks...)
 	}
 	return topic, append(also, carriers...)
@@ -146,7 +150,7 @@ func mercureTopicsOf(heraldTopics []string) []string {
 		if !carrier {
 			continue
 		}
-		_, chunk, ok := strings.Cut(rest, "/")
+		idx, chunk, ok := strings.Cut(rest, "/")
 		if !ok || !strings.HasPrefix(name, hashedMark) {
 			continue
 		}
@@ -155,6 +159,9 @@ func mercureTopicsOf(heraldTopics []string) []string {
 		}
 		if chunk == hashedMark {
 			chunk = ""
+		}
+		if idx != strconv.Itoa(len(chunks[name])) {
+			continue // a repeated or out-of-order chunk
 		}
 		chunks[name] = append(chunks[name], chunk)
 	}

@@ -16,7 +16,7 @@ import (
 // the update's Mercure topics come back from its herald topics, in order.
 // Topics tried: URLs, relative references, '/' runs, '*', '%' and its
 // escapes, control characters, invalid UTF-8, and topics too long for a
-// herald topic, alone and mixed.
+// herald topic, alone, mixed and repeated.
 func TestMercureTopics(t *testing.T) {
 	long := "https://example.com/" + strings.Repeat("segment/", 300)
 	tests := []struct {
@@ -36,6 +36,7 @@ func TestMercureTopics(t *testing.T) {
 		{"long", []string{long}, ""},
 		{"long multi-byte", []string{strings.Repeat("é", 500)}, ""},
 		{"long, then alternates", []string{long, "short", long + "x", strings.Repeat("/*", 200)}, ""},
+		{"a long topic twice", []string{long, "short", long}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
