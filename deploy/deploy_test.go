@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/mercure"
 	"github.com/heraldsse/herald/presence"
 	"github.com/heraldsse/herald/server"
 	"github.com/heraldsse/herald/sse"
@@ -79,7 +80,11 @@ func startHerald(t *testing.T) exposition {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Hub: h, Heartbeat: -1})
+	// The Mercure hub on, as with herald serve --mercure-key: its endpoint
+	// label's values are exported too.
+	srv, err := server.New(server.Options{Hub: h, Heartbeat: -1, Mercure: &mercure.Options{Auth: mercure.AuthOptions{
+		PublisherKeys: []mercure.Key{{Secret: []byte("a-mercure-publisher-key-for-the-test")}},
+	}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +140,8 @@ func startHerald(t *testing.T) exposition {
 		{"herald_presence_cluster_subscriptions", nil, 2},
 		{"herald_events_delivered_total", nil, 5},
 		{"herald_replays_total", nil, 1},
-		{"herald_publish_errors_total", map[string]string{"reason": "invalid"}, 1},
-		{"herald_publish_duration_seconds_count", nil, 4},
+		{"herald_publish_errors_total", map[string]string{"endpoint": "events", "reason": "invalid"}, 1},
+		{"herald_publish_duration_seconds_count", map[string]string{"endpoint": "events"}, 4},
 	} {
 		if got, ok := m.value(c.name, c.labels); !ok || got != c.want {
 			t.Errorf("after the traffic, /metrics has %s%v = %v (present: %v), want %v", c.name, c.labels, got, ok, c.want)
@@ -349,7 +354,7 @@ func documentedLabelValues(t *testing.T) map[string]map[string]map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile("^\\| `(herald_[a-z_]+)\\{([a-z_]+)\\}` \\|(.*)$")
+	row := regexp.MustCompile("^\\| `(herald_[a-z_]+)\\{([a-z_,]+)\\}` \\|(.*)$")
 	value := regexp.MustCompile("`([a-z_]+)`")
 	docs := make(map[string]map[string]map[string]bool)
 	for line := range strings.Lines(string(b)) {
@@ -357,11 +362,30 @@ func documentedLabelValues(t *testing.T) map[string]map[string]map[string]bool {
 		if m == nil {
 			continue
 		}
-		vals := make(map[string]bool)
-		for _, v := range value.FindAllStringSubmatch(m[3], -1) {
-			vals[v[1]] = true
+		labels := strings.Split(m[2], ",")
+		docs[m[1]] = make(map[string]map[string]bool)
+		for _, label := range labels {
+			// One label: every value in the row is its. Several: each
+			// label's values follow "`label`:", up to the next label's.
+			text := m[3]
+			if len(labels) > 1 {
+				_, after, ok := strings.Cut(text, "`"+label+"`:")
+				if !ok {
+					t.Fatalf("%s: the row of %s does not say `%s`: and its values", metricsDoc, m[1], label)
+				}
+				for _, other := range labels {
+					if i := strings.Index(after, "`"+other+"`:"); i >= 0 {
+						after = after[:i]
+					}
+				}
+				text = after
+			}
+			vals := make(map[string]bool)
+			for _, v := range value.FindAllStringSubmatch(text, -1) {
+				vals[v[1]] = true
+			}
+			docs[m[1]][label] = vals
 		}
-		docs[m[1]] = map[string]map[string]bool{m[2]: vals}
 	}
 	if len(docs) == 0 {
 		t.Fatalf("%s: no table row of a labelled metric", metricsDoc)
@@ -460,6 +484,9 @@ func TestQueriesMatchMetrics(t *testing.T) {
 		for fam, byLabel := range docs {
 			for label, documented := range byLabel {
 				served := m.labelValues(fam, label)
+				if len(served) == 0 { // a histogram: its series are _bucket, _sum and _count
+					served = m.labelValues(fam+"_count", label)
+				}
 				if !maps.Equal(served, documented) {
 					t.Errorf("%s{%s}: /metrics has %v, %s lists %v", fam, label,
 						slices.Sorted(maps.Keys(served)), metricsDoc, slices.Sorted(maps.Keys(documented)))

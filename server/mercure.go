@@ -49,9 +49,9 @@ func (m *mercureHub) Publish(ctx context.Context, u mercure.Update) (string, err
 		Topic: topic, Also: also, ID: u.ID, Private: u.Private,
 		Type: u.Type, Data: u.Data, Retry: u.Retry,
 	})
-	m.s.metrics.publishDuration.Observe(time.Since(start).Seconds())
+	m.s.metrics.publishDuration.WithLabelValues(endpointMercure).Observe(time.Since(start).Seconds())
 	if err != nil {
-		m.s.metrics.publishFailed(statusOf(err))
+		m.s.metrics.publishFailed(endpointMercure, statusOf(err))
 		return "", mercureError(err)
 	}
 	if u.ID != "" {
@@ -161,7 +161,7 @@ func (st *mercureStream) Serve(_ context.Context, w http.ResponseWriter, r *http
 	for _, m := range st.selector.Matchers() {
 		names = append(names, m.Value)
 	}
-	st.s.serveStream(w, r, st.sub, st.client, stop, names)
+	st.s.serveStream(w, r, stream{endpoint: endpointMercure, sub: st.sub, client: st.client, stopExpiry: stop, topics: names})
 	return nil
 }
 

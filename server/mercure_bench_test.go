@@ -139,7 +139,9 @@ func BenchmarkMercureVsEvents(b *testing.B) {
 	})
 }
 
-func sign(b *testing.B, secret string, claims jwt.MapClaims, typ string) string {
+// sign signs claims with secret (HS256), with typ as the header's typ if
+// not empty.
+func sign(b testing.TB, secret string, claims jwt.MapClaims, typ string) string {
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	if typ != "" {
 		tok.Header["typ"] = typ
@@ -151,7 +153,10 @@ func sign(b *testing.B, secret string, claims jwt.MapClaims, typ string) string 
 	return s
 }
 
-func post(b *testing.B, c *http.Client, target, ctype, tok, body string, want int) {
+// post sends body to target with tok as a bearer token, and fails b
+// unless the answer is want.
+func post(b testing.TB, c *http.Client, target, ctype, tok, body string, want int) {
+	b.Helper()
 	req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("Authorization", "Bearer "+tok)

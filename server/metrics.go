@@ -13,6 +13,13 @@ import (
 	"github.com/heraldsse/herald/internal/conn"
 )
 
+// Endpoints, the endpoint label of the publish and stream metrics: /events,
+// and the Mercure hub's URL.
+const (
+	endpointEvents  = "events"
+	endpointMercure = "mercure"
+)
+
 // Reasons a publish fails, the reason label of herald_publish_errors_total.
 const (
 	publishInvalid     = "invalid"      // 400: malformed body, topic or message
@@ -38,7 +45,7 @@ const (
 // serves them with the hub's counters. It is safe for concurrent use.
 type metrics struct {
 	reg             *prometheus.Registry
-	publishDuration prometheus.Histogram
+	publishDuration *prometheus.HistogramVec
 	publishErrors   *prometheus.CounterVec
 	streamEnds      *prometheus.CounterVec
 }
@@ -46,26 +53,34 @@ type metrics struct {
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
-		publishDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+		publishDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "herald_publish_duration_seconds",
-			Help:    "Time to handle a POST /events request, successful or not.",
+			Help:    "Time to handle a publish (POST /events, or the Mercure hub's), successful or not, by endpoint.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}),
+		}, []string{"endpoint"}),
 		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_publish_errors_total",
-			Help: "Publish requests refused or failed, by reason.",
-		}, []string{"reason"}),
+			Help: "Publish requests refused or failed, by endpoint and reason.",
+		}, []string{"endpoint", "reason"}),
 		streamEnds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_stream_ends_total",
-			Help: "Event streams that ended, by reason.",
-		}, []string{"reason"}),
+			Help: "Event streams that ended, by endpoint and reason.",
+		}, []string{"endpoint", "reason"}),
 	}
-	// Every reason is present from the start, at zero, so rates work.
-	for _, r := range []string{publishInvalid, publishUnauth, publishForbidden, publishTooLarge, publishMediaType, publishUnavailable, publishInternal} {
-		m.publishErrors.WithLabelValues(r)
+	// Every endpoint and reason is present from the start, at zero, so
+	// rates work.
+	endpoints := []string{endpointEvents}
+	if s.mercure != nil {
+		endpoints = append(endpoints, endpointMercure)
 	}
-	for _, r := range []string{endSlow, endOverrun, endClosed, endTokenExpired, endClientGone, endWriteFailed} {
-		m.streamEnds.WithLabelValues(r)
+	for _, e := range endpoints {
+		m.publishDuration.WithLabelValues(e)
+		for _, r := range []string{publishInvalid, publishUnauth, publishForbidden, publishTooLarge, publishMediaType, publishUnavailable, publishInternal} {
+			m.publishErrors.WithLabelValues(e, r)
+		}
+		for _, r := range []string{endSlow, endOverrun, endClosed, endTokenExpired, endClientGone, endWriteFailed} {
+			m.streamEnds.WithLabelValues(e, r)
+		}
 	}
 	m.reg.MustRegister(m.publishDuration, m.publishErrors, m.streamEnds, statsCollector{s})
 	return m
@@ -87,8 +102,8 @@ var publishReasons = map[int]string{
 	http.StatusServiceUnavailable:    publishUnavailable,
 }
 
-// publishFailed counts a publish answered with status.
-func (m *metrics) publishFailed(status int) {
+// publishFailed counts a publish to endpoint answered with status.
+func (m *metrics) publishFailed(endpoint string, status int) {
 	reason, ok := publishReasons[status]
 	switch {
 	case ok:
@@ -97,12 +112,12 @@ func (m *metrics) publishFailed(status int) {
 	default:
 		reason = publishInvalid
 	}
-	m.publishErrors.WithLabelValues(reason).Inc()
+	m.publishErrors.WithLabelValues(endpoint, reason).Inc()
 }
 
-// streamEnded counts a stream whose subscription ended with err, or
-// whose token expired.
-func (m *metrics) streamEnded(err error, expired bool) {
+// streamEnded counts a stream of endpoint whose subscription ended with
+// err, or whose token expired.
+func (m *metrics) streamEnded(endpoint string, err error, expired bool) {
 	var reason string
 	switch {
 	case expired:
@@ -118,7 +133,7 @@ func (m *metrics) streamEnded(err error, expired bool) {
 	default: // the client went, or the subscription was closed
 		reason = endClientGone
 	}
-	m.streamEnds.WithLabelValues(reason).Inc()
+	m.streamEnds.WithLabelValues(endpoint, reason).Inc()
 }
 
 // statsCollector reads the hub's counters and the server's open streams

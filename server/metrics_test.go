@@ -7,17 +7,22 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/mercure"
 	"github.com/heraldsse/herald/server"
 )
 
 // scrape fetches url's /metrics and returns each sample's value by its name
-// and labels as written, such as `herald_publish_errors_total{reason="invalid"}`.
+// and labels as written, such as
+// `herald_publish_errors_total{endpoint="events",reason="invalid"}`.
 func scrape(t testing.TB, url string) map[string]float64 {
 	t.Helper()
 	resp, err := http.Get(url + "/metrics")
@@ -75,9 +80,9 @@ func TestMetrics(t *testing.T) {
 		"herald_subscribers", "herald_streams_open",
 		"herald_events_published_total", "herald_events_dispatched_total", "herald_events_delivered_total",
 		"herald_slow_disconnects_total", "herald_write_waits_total", "herald_replays_total", "herald_gaps_total",
-		"herald_publish_duration_seconds_count",
-		`herald_publish_errors_total{reason="invalid"}`,
-		`herald_stream_ends_total{reason="slow"}`,
+		`herald_publish_duration_seconds_count{endpoint="events"}`,
+		`herald_publish_errors_total{endpoint="events",reason="invalid"}`,
+		`herald_stream_ends_total{endpoint="events",reason="slow"}`,
 	} {
 		wantMetric(t, m, name, 0)
 	}
@@ -98,7 +103,7 @@ func TestMetrics(t *testing.T) {
 	wantMetric(t, m, "herald_events_published_total", 3)
 	wantMetric(t, m, "herald_events_dispatched_total", 3)
 	wantMetric(t, m, "herald_events_delivered_total", 3)
-	wantMetric(t, m, "herald_publish_duration_seconds_count", 3)
+	wantMetric(t, m, `herald_publish_duration_seconds_count{endpoint="events"}`, 3)
 
 	t.Run("publish errors by reason", func(t *testing.T) {
 		tests := []struct {
@@ -111,14 +116,14 @@ func TestMetrics(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				name := `herald_publish_errors_total{reason="` + tt.reason + `"}`
+				name := `herald_publish_errors_total{endpoint="events",reason="` + tt.reason + `"}`
 				before := scrape(t, e.ts.URL)
 				if status, _ := e.post(t, tt.contentType, tt.body); status < 400 {
 					t.Fatalf("POST = %d, want an error", status)
 				}
 				after := scrape(t, e.ts.URL)
 				wantMetric(t, after, name, before[name]+1)
-				wantMetric(t, after, "herald_publish_duration_seconds_count", before["herald_publish_duration_seconds_count"]+1)
+				wantMetric(t, after, `herald_publish_duration_seconds_count{endpoint="events"}`, before[`herald_publish_duration_seconds_count{endpoint="events"}`]+1)
 				wantMetric(t, after, "herald_events_published_total", 3)
 			})
 		}
@@ -126,7 +131,9 @@ func TestMetrics(t *testing.T) {
 
 	t.Run("client gone", func(t *testing.T) {
 		resp.Body.Close()
-		waitFor(t, func() bool { return scrape(t, e.ts.URL)[`herald_stream_ends_total{reason="client_gone"}`] == 1 })
+		waitFor(t, func() bool {
+			return scrape(t, e.ts.URL)[`herald_stream_ends_total{endpoint="events",reason="client_gone"}`] == 1
+		})
 		m := scrape(t, e.ts.URL)
 		wantMetric(t, m, "herald_subscribers", 0)
 		wantMetric(t, m, "herald_streams_open", 0)
@@ -155,12 +162,53 @@ func TestMetrics(t *testing.T) {
 			// queue fills only when the writer is stuck.
 			waitFor(t, func() bool { st := e.hub.Stats(); return st.Dispatched == st.Published })
 		}
-		waitFor(t, func() bool { return scrape(t, e.ts.URL)[`herald_stream_ends_total{reason="slow"}`] == 1 })
+		waitFor(t, func() bool {
+			return scrape(t, e.ts.URL)[`herald_stream_ends_total{endpoint="events",reason="slow"}`] == 1
+		})
 		m := scrape(t, e.ts.URL)
 		wantMetric(t, m, "herald_slow_disconnects_total", 1)
 		wantMetric(t, m, "herald_streams_open", 0)
-		wantMetric(t, m, `herald_stream_ends_total{reason="client_gone"}`, 1)
+		wantMetric(t, m, `herald_stream_ends_total{endpoint="events",reason="client_gone"}`, 1)
 	})
+}
+
+// TestMetricsByEndpoint checks that the Mercure hub's publishes and
+// streams are counted apart from /events': the endpoint label of the
+// publish and stream metrics.
+func TestMetricsByEndpoint(t *testing.T) {
+	const secret = "a-secret-for-the-mercure-publisher-key"
+	e := newEnv(t, hub.Options{}, server.Options{Mercure: &mercure.Options{Auth: mercure.AuthOptions{
+		PublisherKeys: []mercure.Key{{Secret: []byte(secret)}},
+		Anonymous:     true,
+	}}})
+	m := scrape(t, e.ts.URL)
+	for _, endpoint := range []string{"events", "mercure"} {
+		wantMetric(t, m, `herald_publish_duration_seconds_count{endpoint="`+endpoint+`"}`, 0)
+		wantMetric(t, m, `herald_publish_errors_total{endpoint="`+endpoint+`",reason="unavailable"}`, 0)
+		wantMetric(t, m, `herald_stream_ends_total{endpoint="`+endpoint+`",reason="client_gone"}`, 0)
+	}
+
+	stream, err := http.Get(e.ts.URL + mercure.DefaultPath + "?match=" + url.QueryEscape("https://example.com/books/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stream.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %s, want 200", mercure.DefaultPath, stream.Status)
+	}
+	waitFor(t, func() bool { return e.hub.Stats().Subscribers == 1 })
+	tok := sign(t, secret, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "authorization_details": []any{map[string]any{
+		"type": mercure.AuthorizationDetailType, "actions": []string{"publish"}, "topics": []any{map[string]any{"match": "*"}},
+	}}}, "at+jwt")
+	post(t, http.DefaultClient, e.ts.URL+mercure.DefaultPath, "application/x-www-form-urlencoded", tok,
+		"topic="+url.QueryEscape("https://example.com/books/1")+"&data=x", http.StatusOK)
+	stream.Body.Close()
+	waitFor(t, func() bool {
+		return scrape(t, e.ts.URL)[`herald_stream_ends_total{endpoint="mercure",reason="client_gone"}`] == 1
+	})
+	m = scrape(t, e.ts.URL)
+	wantMetric(t, m, `herald_publish_duration_seconds_count{endpoint="mercure"}`, 1)
+	wantMetric(t, m, `herald_publish_duration_seconds_count{endpoint="events"}`, 0)
+	wantMetric(t, m, `herald_stream_ends_total{endpoint="events",reason="client_gone"}`, 0)
 }
 
 // TestMetricsOpen checks that /metrics needs no token, sends no CORS
@@ -179,7 +227,7 @@ func TestMetricsOpen(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("POST /events without a token = %d, want 401", resp.StatusCode)
 	}
-	wantMetric(t, scrape(t, e.ts.URL), `herald_publish_errors_total{reason="unauthorized"}`, 1)
+	wantMetric(t, scrape(t, e.ts.URL), `herald_publish_errors_total{endpoint="events",reason="unauthorized"}`, 1)
 
 	mux := http.NewServeMux()
 	e.srv.Handle(mux)

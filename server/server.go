@@ -297,23 +297,31 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if claims != nil && claims.ExpiresAt != nil {
 		stopExpiry = expireAt(sub, claims.ExpiresAt.Sub(s.auth.now()))
 	}
-	s.serveStream(w, r, sub, client, stopExpiry, topics)
+	s.serveStream(w, r, stream{endpoint: endpointEvents, sub: sub, client: client, stopExpiry: stopExpiry, topics: topics})
 }
 
-// serveStream writes the subscription sub, admitted for client, to the
-// client of r through the engine, and releases it when the stream ends;
-// stopExpiry stops the token's expiry timer and reports whether it fired.
-// topics name the subscription in log lines. Every stream of the server,
+// stream is a subscription to serve, and what serveStream needs to know of it.
+type stream struct {
+	endpoint   string // endpointEvents or endpointMercure, for the metrics
+	sub        *hub.Subscription
+	client     string      // the client it was admitted for
+	stopExpiry func() bool // stops the token's expiry timer; reports whether it fired
+	topics     []string    // name the subscription in log lines
+}
+
+// serveStream writes the subscription of st to the client of r through the
+// engine, and releases it when the stream ends. Every stream of the server,
 // /events' and the Mercure hub's, is served here.
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *hub.Subscription, client string, stopExpiry func() bool, topics []string) {
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, st stream) {
 	log := s.logger(r)
+	sub, client, topics := st.sub, st.client, st.topics
 	ended := func(error) {
 		// The subscription's error says why, whoever ended it: the engine
 		// ends it with its own reason (client gone, slow, write failed).
 		err := sub.Err()
 		s.release(client)
-		expired := stopExpiry()
-		s.metrics.streamEnded(err, expired)
+		expired := st.stopExpiry()
+		s.metrics.streamEnded(st.endpoint, err, expired)
 		switch {
 		case expired:
 			log.Debug("stream ended: token expired", "client", client, "topics", topics)
@@ -331,14 +339,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *hub.Su
 		s.engine.Serve(c, head, sub, ended)
 		return
 	}
-	st, err := sse.Open(w, r, sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
+	out, err := sse.Open(w, r, sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
 	if err != nil {
 		sub.Close()
 		ended(err)
 		return
 	}
-	err = s.engine.Stream(st, sub)
-	st.Close()
+	err = s.engine.Stream(out, sub)
+	out.Close()
 	ended(err)
 }
 
@@ -400,9 +408,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	s.publishEvent(sw, w, r)
-	s.metrics.publishDuration.Observe(time.Since(start).Seconds())
+	s.metrics.publishDuration.WithLabelValues(endpointEvents).Observe(time.Since(start).Seconds())
 	if sw.status >= 400 {
-		s.metrics.publishFailed(sw.status)
+		s.metrics.publishFailed(endpointEvents, sw.status)
 		// One line per failed publish: the client's mistakes at info,
 		// the hub's or the store's failures at error.
 		level := slog.LevelInfo
