@@ -243,6 +243,18 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lastID := sse.LastEventID(r)
+	// ?from=start replays the topics' history before the live events: a
+	// late subscriber's view of a topic whose history is its state. A
+	// Last-Event-ID wins, so that the browser's reconnection with the same
+	// URL resumes where it was instead of replaying it all again.
+	var fromStart bool
+	if from, ok := q["from"]; ok {
+		if len(from) != 1 || from[0] != "start" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("from must be %q (replay the topics' history, then go on live), got %.32q", "start", from))
+			return
+		}
+		fromStart = true
+	}
 	var claims *Claims
 	if s.auth != nil {
 		var aerr *authError
@@ -256,7 +268,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	req := hub.SubscribeRequest{Topics: topics, LastEventID: lastID, MarkReplayed: true}
+	req := hub.SubscribeRequest{Topics: topics, LastEventID: lastID, FromStart: fromStart, MarkReplayed: true}
 	if s.opts.Hub.Presence() != nil {
 		// Recorded in presence and announced (not for HEAD, which ends at
 		// once), and presence events filtered as GET /presence would.

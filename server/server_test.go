@@ -370,6 +370,51 @@ func TestResumeWithLastEventID(t *testing.T) {
 	}
 }
 
+// TestFromStart checks ?from=start: a subscriber gets the topics' history,
+// then a herald:replayed notice, then live events; a Last-Event-ID (a
+// browser reconnecting with the same URL) resumes after its ID instead;
+// and any other value of from is a 400 with a JSON body. Bad values tried:
+// "end", "", "START", from given twice.
+func TestFromStart(t *testing.T) {
+	e := newEnv(t, hub.Options{}, server.Options{})
+	var ids []string
+	for i := range 3 {
+		_, out := e.post(t, "application/json", fmt.Sprintf(`{"topic":"tasks/1","data":"%d"}`, i))
+		ids = append(ids, out["id"])
+	}
+	e.post(t, "application/json", `{"topic":"tasks/2","data":"other"}`)
+
+	_, dec := e.subscribe(t, "topic=tasks/1&from=start", nil)
+	for i := range 3 {
+		if ev := next(t, dec); ev.ID != ids[i] || ev.Data != fmt.Sprint(i) {
+			t.Fatalf("history event %d = %+v, want id %s data %d", i, ev, ids[i], i)
+		}
+	}
+	if ev := next(t, dec); ev.Type != hub.TypeReplayed || ev.Data != `{"count":3}` {
+		t.Fatalf("after the history got %+v, want herald:replayed with count 3", ev)
+	}
+	_, out := e.post(t, "application/json", `{"topic":"tasks/1","data":"live"}`)
+	if ev := next(t, dec); ev.ID != out["id"] || ev.Data != "live" {
+		t.Fatalf("live event = %+v, want id %s data live", ev, out["id"])
+	}
+
+	_, dec = e.subscribe(t, "topic=tasks/1&from=start", http.Header{"Last-Event-Id": {ids[1]}})
+	if ev := next(t, dec); ev.ID != ids[2] {
+		t.Fatalf("resumed with Last-Event-ID %s: first event %+v, want %s", ids[1], ev, ids[2])
+	}
+
+	for _, bad := range []string{"from=end", "from=", "from=START", "from=start&from=start"} {
+		t.Run(bad, func(t *testing.T) {
+			resp, err := http.Get(e.ts.URL + "/events?topic=tasks/1&" + bad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			checkJSONError(t, resp, http.StatusBadRequest)
+		})
+	}
+}
+
 func TestSubscriberLimits(t *testing.T) {
 	e := newEnv(t, hub.Options{}, server.Options{MaxSubscribers: 3, MaxSubscribersPerClient: 2})
 	for range 2 {

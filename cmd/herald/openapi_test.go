@@ -536,6 +536,13 @@ func TestOpenAPIRequests(t *testing.T) {
 					t.Errorf("resume after an unknown ID = %+v; want herald:gap first", evs)
 				}
 			}},
+		{name: "subscribe from the start", node: def, method: "GET", target: "/events?topic=news/*&from=start", status: 200, until: "herald:replayed", max: 10,
+			check: func(t *testing.T, _ *http.Response, _ []byte, evs []sse.Event) {
+				if len(evs) < 4 || evs[0].ID != ids[0] || evs[len(evs)-1].Type != "herald:replayed" {
+					t.Errorf("subscribe from the start = %+v; want the history from %s, then herald:replayed", evs, ids[0])
+				}
+			}},
+		{name: "subscribe from anything but the start", node: def, method: "GET", target: "/events?topic=news/*&from=end", status: 400, invalid: true},
 		{name: "subscribe to the metrics samples", node: def, method: "GET", target: "/events?topic=system/metrics", status: 200, max: 1, dataSchema: "MetricsSample"},
 		{name: "subscribe to a stock", node: def, method: "GET", target: "/events?topic=stocks/AAPL&topic=stocks/MSFT", status: 200, max: 2, dataSchema: "StockTick"},
 		{name: "subscribe without a topic", node: def, method: "GET", target: "/events", status: 400, invalid: true},

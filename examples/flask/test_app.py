@@ -52,7 +52,7 @@ class TaskTest(unittest.TestCase):
         task = self.start_task()
         with Stream(events_url(self.herald.url, f"flask/tasks/{task}")) as s:
             s.take(until=done)
-        # Subscribing after the task finished: "0-0" replays the topic from its start.
+        # Subscribing after the task finished: from=start replays the topic from its start.
         with Stream(events_url(self.herald.url, f"flask/tasks/{task}")) as s:
             self.assertEqual(states(s.take(n=len(STATES))), STATES)
 

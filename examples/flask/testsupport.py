@@ -257,9 +257,10 @@ class Stream:
         raise AssertionError(f"stream ended after {len(got)} events: {got}")
 
 
-def events_url(herald_url, topic, last_event_id="0-0", token=None):
-    """herald's stream of topic; "0-0" replays the topic's history from the start."""
-    q = urllib.parse.urlencode({"topic": topic, "lastEventId": last_event_id, **({"access_token": token} if token else {})})
+def events_url(herald_url, topic, last_event_id=None, token=None):
+    """herald's stream of topic, after last_event_id; without one, from the start of the topic's history."""
+    resume = {"lastEventId": last_event_id} if last_event_id else {"from": "start"}
+    q = urllib.parse.urlencode({"topic": topic, **resume, **({"access_token": token} if token else {})})
     return f"{herald_url}/events?{q}"
 
 

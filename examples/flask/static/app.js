@@ -5,14 +5,15 @@
 const config = JSON.parse(document.getElementById("herald-config").textContent);
 const STORE = "herald-flask-tasks"; // this tab's tasks, so a reload resumes them
 
-// streamURL is herald's stream of topic, after the event lastId. With no ID yet, "0-0" (the ID
-// before every event) makes herald replay the topic's whole history: a page that subscribes after
-// the task started still gets its current state. When the browser reconnects by itself it sends
-// Last-Event-ID, which herald prefers to this parameter.
+// streamURL is herald's stream of topic, after the event lastId. With no ID yet, from=start makes
+// herald replay the topic's whole history: a page that subscribes after the task started still gets
+// its current state. When the browser reconnects by itself it sends Last-Event-ID, which herald
+// prefers to both parameters.
 function streamURL(topic, lastId) {
   const url = new URL("/events", config.herald);
   url.searchParams.set("topic", topic);
-  url.searchParams.set("lastEventId", lastId || "0-0");
+  if (lastId) url.searchParams.set("lastEventId", lastId);
+  else url.searchParams.set("from", "start");
   if (config.token) url.searchParams.set("access_token", config.token);
   return url.toString();
 }
