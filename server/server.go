@@ -326,21 +326,22 @@ type stream struct {
 // /events' and the Mercure hub's, is served here.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, st stream) {
 	log := s.logger(r)
-	sub, client, topics := st.sub, st.client, st.topics
+	// ended is kept with every stream the engine serves: it holds st and
+	// log, nothing more.
 	ended := func(error) {
 		// The subscription's error says why, whoever ended it: the engine
 		// ends it with its own reason (client gone, slow, write failed).
-		err := sub.Err()
-		s.release(client)
+		err := st.sub.Err()
+		s.release(st.client)
 		expired := st.stopExpiry()
 		s.metrics.streamEnded(st.endpoint, err, expired)
 		switch {
 		case expired:
-			log.Debug("stream ended: token expired", "client", client, "topics", topics)
+			log.Debug("stream ended: token expired", "client", st.client, "topics", st.topics)
 		case errors.Is(err, hub.ErrSlowSubscriber), errors.Is(err, conn.ErrSlowClient):
-			log.Info("stream ended: slow subscriber", "client", client, "topics", topics, "err", err)
+			log.Info("stream ended: slow subscriber", "client", st.client, "topics", st.topics, "err", err)
 		case errors.Is(err, conn.ErrWriteFailed), errors.Is(err, hub.ErrOverrun):
-			log.Debug("stream ended", "client", client, "err", err)
+			log.Debug("stream ended", "client", st.client, "err", err)
 		}
 	}
 
@@ -348,16 +349,16 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, st stream) 
 	// no goroutine per stream. HTTP/2 streams share their connection and
 	// stay in this handler.
 	if c, head, err := sse.Detach(w, r); err == nil {
-		s.engine.Serve(c, head, sub, ended)
+		s.engine.Serve(c, head, st.sub, ended)
 		return
 	}
 	out, err := sse.Open(w, r, sse.Options{Heartbeat: -1, WriteTimeout: s.opts.WriteTimeout})
 	if err != nil {
-		sub.Close()
+		st.sub.Close()
 		ended(err)
 		return
 	}
-	err = s.engine.Stream(out, sub)
+	err = s.engine.Stream(out, st.sub)
 	out.Close()
 	ended(err)
 }
