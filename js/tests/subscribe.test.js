@@ -88,6 +88,22 @@ test("resume after an ID: the history replays, then live events, with the replay
   assert.equal(rec.events[3].data, "6");
 });
 
+test("from=start: a late subscriber gets the topic's history, then live events", async (t) => {
+  const h = await startHerald(t);
+  for (let i = 1; i <= 3; i++) {
+    await publish(h.events, "tasks/42", String(i));
+  }
+  const { rec, options, until } = recorder();
+  const sub = subscribe(`${h.events}?from=start`, "tasks/42", options);
+  t.after(() => sub.close());
+  await until("the history and its count", (r) => r.events.length === 3 && r.replayed.length === 1);
+  assert.deepEqual(rec.events.map((e) => e.data), ["1", "2", "3"]);
+  assert.deepEqual(rec.replayed, [3]);
+  await publish(h.events, "tasks/42", "4");
+  await until("the live event", (r) => r.events.length === 4);
+  assert.equal(rec.events[3].data, "4");
+});
+
 test("a resumed stream with nothing to replay says 0", async (t) => {
   const h = await startHerald(t);
   const id = await publish(h.events, "seq/a", "1");
