@@ -184,6 +184,31 @@ type Log interface {
 	Follow(ctx context.Context) iter.Seq2[Entry, error]
 }
 
+// MaxBatch is the most entries one [BatchAppender.AppendBatch] takes.
+const MaxBatch = 256
+
+// BatchAppender is a [Log] that appends several entries at once, in one
+// round trip or one commit where it can.
+type BatchAppender interface {
+	// AppendBatch stores es (at most [MaxBatch]) as [Log.Append] would
+	// each, in order: their IDs increase in the order given, and no other
+	// caller's entry lands between them. It returns the stored entries in
+	// the same order. Errors are Append's, and fail the whole call: when
+	// ctx ends before the entries are queued, or the log refuses them
+	// (closed, busy), nothing is stored; when the backing service fails
+	// while storing them, some may have been stored.
+	AppendBatch(ctx context.Context, es []Entry) ([]Entry, error)
+}
+
+// CheckBatch returns an error for a batch [BatchAppender.AppendBatch]
+// refuses whatever the log: empty, or longer than [MaxBatch].
+func CheckBatch(es []Entry) error {
+	if len(es) == 0 || len(es) > MaxBatch {
+		return fmt.Errorf("append batch: %d entries, want 1 to %d", len(es), MaxBatch)
+	}
+	return nil
+}
+
 // Query says which entries [Log.Read] returns.
 type Query struct {
 	// Patterns are topic patterns: an entry is returned when its topic

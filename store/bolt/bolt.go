@@ -272,6 +272,83 @@ func (l *Log) Append(ctx context.Context, in store.Entry) (store.Entry, error) {
 	return r.entry, nil
 }
 
+// AppendBatch stores es in order, as Append would each: they are queued
+// together, so no other entry lands between them, and commit in as few
+// transactions as the batch size allows (usually one). Errors are
+// Append's; a commit failing after an earlier one of the same call leaves
+// the entries of the earlier one stored.
+func (l *Log) AppendBatch(ctx context.Context, es []store.Entry) ([]store.Entry, error) {
+	if err := store.CheckBatch(es); err != nil {
+		return nil, fmt.Errorf("bolt: %w", err)
+	}
+	op := func() string { return fmt.Sprintf("append %d entries to %q and others", len(es), es[0].Topic) }
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bolt: %s: %w", op(), err)
+	}
+	for i := range es {
+		if err := l.transport.Reserve(ctx); err != nil {
+			for range i {
+				l.transport.Cancel()
+			}
+			return nil, fmt.Errorf("bolt: %s: %w", op(), err)
+		}
+	}
+	rs := make([]request, len(es))
+	for i := range es {
+		rs[i] = request{in: es[i], policy: l.retention.PolicyFor(es[i].Topic), done: make(chan struct{})}
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		for range es {
+			l.transport.Cancel()
+		}
+		return nil, fmt.Errorf("bolt: %s: %w", op(), store.ErrClosed)
+	}
+	for i := range rs {
+		l.queue = append(l.queue, &rs[i])
+	}
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	out := make([]store.Entry, len(rs))
+	for i := range rs {
+		r := &rs[i]
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			// Withdraw what the batcher has not taken; what it has is
+			// being committed: wait for it, and report the context.
+			var committing []*request
+			withdrawn := 0
+			l.mu.Lock()
+			for j := i; j < len(rs); j++ {
+				if rs[j].taken {
+					committing = append(committing, &rs[j])
+				} else {
+					rs[j].canceled = true
+					withdrawn++
+				}
+			}
+			l.mu.Unlock()
+			for range withdrawn {
+				l.transport.Cancel()
+			}
+			for _, c := range committing {
+				<-c.done
+			}
+			return nil, fmt.Errorf("bolt: %s: %w", op(), ctx.Err())
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("bolt: %s: %w", op(), r.err)
+		}
+		out[i] = r.entry
+	}
+	return out, nil
+}
+
 // batcher commits queued appends in batches until Close, then commits what
 // is still queued and returns.
 //

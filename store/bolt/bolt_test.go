@@ -49,6 +49,12 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceBatch(t *testing.T) {
+	storetest.RunBatch(t, func(t *testing.T) store.Log {
+		return open(t, tempPath(t), bolt.Options{})
+	})
+}
+
 func TestConformanceRetention(t *testing.T) {
 	storetest.RunRetention(t, func(t *testing.T, r store.Retention) store.Log {
 		return open(t, tempPath(t), bolt.Options{Retention: r})

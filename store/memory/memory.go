@@ -149,6 +149,51 @@ func (l *Log) Append(ctx context.Context, in store.Entry) (store.Entry, error) {
 		l.transport.Cancel()
 		return store.Entry{}, fmt.Errorf("memory: append to %q: %w", topic, store.ErrClosed)
 	}
+	e := l.store(in, policy)
+	l.mu.Unlock()
+	return e, nil
+}
+
+// AppendBatch stores es in order, as Append would each, under one lock:
+// no other entry lands between them. It waits for room for all of them
+// first (see Append); if ctx ends first it stores nothing.
+func (l *Log) AppendBatch(ctx context.Context, es []store.Entry) ([]store.Entry, error) {
+	if l.invalid != nil {
+		return nil, l.invalid
+	}
+	if err := store.CheckBatch(es); err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: append %d entries: %w", len(es), err)
+	}
+	for i := range es {
+		if err := l.transport.Reserve(ctx); err != nil {
+			for range i {
+				l.transport.Cancel()
+			}
+			return nil, fmt.Errorf("memory: append %d entries: %w", len(es), err)
+		}
+	}
+	out := make([]store.Entry, len(es))
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		for range es {
+			l.transport.Cancel()
+		}
+		return nil, fmt.Errorf("memory: append %d entries: %w", len(es), store.ErrClosed)
+	}
+	for i, in := range es {
+		out[i] = l.store(in, l.retention.PolicyFor(in.Topic))
+	}
+	l.mu.Unlock()
+	return out, nil
+}
+
+// store gives in the next ID and the time, keeps it under policy and hands
+// it to the followers. l.mu is held, and a place in the transport reserved.
+func (l *Log) store(in store.Entry, policy int) store.Entry {
 	// The clock is read under the lock so that Time never decreases in log
 	// order, which age eviction relies on.
 	now := l.now()
@@ -160,8 +205,7 @@ func (l *Log) Append(ctx context.Context, in store.Entry) (store.Entry, error) {
 	}
 	l.histories[policy].add(e)
 	l.transport.Put(e) // under the lock: in log order
-	l.mu.Unlock()
-	return e, nil
+	return e
 }
 
 // add keeps e, evicting the oldest entry if the ring is full.

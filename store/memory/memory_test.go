@@ -31,6 +31,12 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceBatch(t *testing.T) {
+	storetest.RunBatch(t, func(t *testing.T) store.Log {
+		return newLog(t, memory.Options{})
+	})
+}
+
 func TestConformanceRetention(t *testing.T) {
 	storetest.RunRetention(t, func(t *testing.T, r store.Retention) store.Log {
 		return newLog(t, memory.Options{Retention: r})

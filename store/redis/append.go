@@ -112,6 +112,7 @@ type request struct {
 	policy   int // index in Log.histories
 	entry    store.Entry
 	err      error
+	group    int           // on the first request of an AppendBatch, how many it queued
 	taken    bool          // by a batcher; guarded by Log.mu
 	canceled bool          // by Append before it was taken; guarded by Log.mu
 	done     chan struct{} // closed once entry and err are set
@@ -170,6 +171,62 @@ func (l *Log) Append(ctx context.Context, in store.Entry) (store.Entry, error) {
 	return r.entry, nil
 }
 
+// AppendBatch appends es in order in one script call, as Append would
+// each: no other entry lands between them, and a lone caller pays one
+// round trip for all of them. Errors are Append's; Redis failing may leave
+// some of them stored.
+func (l *Log) AppendBatch(ctx context.Context, es []store.Entry) ([]store.Entry, error) {
+	if err := store.CheckBatch(es); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	op := func() string { return fmt.Sprintf("append %d entries to %q and others", len(es), es[0].Topic) }
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redis: %s: %w", op(), err)
+	}
+	rs := make([]request, len(es))
+	for i := range es {
+		rs[i] = request{in: es[i], policy: l.retention.PolicyFor(es[i].Topic), done: make(chan struct{})}
+	}
+	rs[0].group = len(rs)
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("redis: %s: %w", op(), store.ErrClosed)
+	}
+	for i := range rs {
+		l.queue = append(l.queue, &rs[i])
+	}
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	out := make([]store.Entry, len(rs))
+	for i := range rs {
+		r := &rs[i]
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			l.mu.Lock()
+			if !rs[0].taken { // the group is taken whole or not at all
+				for j := range rs {
+					rs[j].canceled = true
+				}
+			}
+			l.mu.Unlock()
+			return nil, fmt.Errorf("redis: %s: %w", op(), ctx.Err())
+		}
+		if r.err != nil {
+			return nil, l.fail(op(), r.err)
+		}
+		out[i] = r.entry
+	}
+	return out, nil
+}
+
+// A script call holds a whole AppendBatch (this fails to compile if not).
+const _ = uint(maxBatch - store.MaxBatch)
+
 // batcher sends queued appends in batches until Close.
 func (l *Log) batcher() {
 	var batch []*request
@@ -195,12 +252,17 @@ func (l *Log) batcher() {
 func (l *Log) take(batch []*request) []*request {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n, size := 0, 0
+	n, size, group := 0, 0, 0 // group: members of an AppendBatch still to take with the first
 	for _, r := range l.queue {
-		if len(batch) == maxBatch || (len(batch) > 0 && size+len(r.in.Event.Data) > maxBatchBytes) {
-			break
+		if group == 0 && len(batch) > 0 && (len(batch)+max(r.group, 1) > maxBatch || size+len(r.in.Event.Data) > maxBatchBytes) {
+			break // an AppendBatch's entries go in one script call, never split
 		}
 		n++
+		if group > 0 {
+			group--
+		} else if r.group > 1 {
+			group = r.group - 1
+		}
 		if r.canceled {
 			continue
 		}

@@ -56,6 +56,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceBatch(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	storetest.RunBatch(t, func(t *testing.T) store.Log {
+		return newLog(t, addr, redis.Options{})
+	})
+}
+
 func TestRetention(t *testing.T) {
 	addr := testenv.StartRedis(t)
 	storetest.RunRetention(t, func(t *testing.T, r store.Retention) store.Log {
