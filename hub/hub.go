@@ -221,6 +221,67 @@ func (h *Hub) Publish(ctx context.Context, m Message) (string, error) {
 	return h.append(ctx, m)
 }
 
+// MaxBatch is the most messages one [Hub.PublishBatch] takes.
+const MaxBatch = store.MaxBatch
+
+// PublishBatch publishes msgs in order, as Publish would each, and returns
+// their IDs in the same order: their IDs increase in that order, and no
+// other publisher's event lands between them, so every subscriber receives
+// them in that order, together. Every message is checked before any is
+// stored: an invalid one fails the call, with an error that names its
+// index ("event 3: …"), and nothing is stored. A log that implements
+// [store.BatchAppender] stores them in one round trip or commit; another
+// gets them one by one (then another publisher's event may land between).
+//
+// Errors are Publish's, plus [ErrInvalidMessage] for no messages or more
+// than MaxBatch. When the log fails while storing them, some may have been
+// stored, as one Publish's event may.
+func (h *Hub) PublishBatch(ctx context.Context, msgs []Message) ([]string, error) {
+	if len(msgs) == 0 || len(msgs) > MaxBatch {
+		return nil, fmt.Errorf("%w: %d events in a batch, want 1 to %d", ErrInvalidMessage, len(msgs), MaxBatch)
+	}
+	for i, m := range msgs {
+		if err := h.check(m, false); err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+	}
+	h.mu.RLock()
+	if h.closed {
+		h.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	h.publishing.Add(1)
+	h.mu.RUnlock()
+	defer h.publishing.Done()
+
+	ids := make([]string, len(msgs))
+	b, ok := h.log.(store.BatchAppender)
+	if !ok {
+		for i, m := range msgs {
+			id, err := h.append(ctx, m)
+			if err != nil {
+				return nil, fmt.Errorf("event %d: %w", i, err)
+			}
+			ids[i] = id
+		}
+		return ids, nil
+	}
+	es := make([]store.Entry, len(msgs))
+	for i, m := range msgs {
+		es[i] = entryOf(m)
+	}
+	stored, err := b.AppendBatch(ctx, es)
+	if err != nil {
+		return nil, fmt.Errorf("hub: publish %d events: %w", len(msgs), logError(err))
+	}
+	h.published.Add(uint64(len(stored)))
+	h.noteAppended(stored[len(stored)-1].ID)
+	for i, e := range stored {
+		ids[i] = e.ID.String()
+	}
+	return ids, nil
+}
+
 // check validates m; reserved allows the types the hub reserves.
 func (h *Hub) check(m Message, reserved bool) error {
 	for _, t := range append([]string{m.Topic}, m.Also...) {
@@ -236,18 +297,23 @@ func (h *Hub) check(m Message, reserved bool) error {
 
 // append appends m, checked, to the log.
 func (h *Hub) append(ctx context.Context, m Message) (string, error) {
-	e, err := h.log.Append(ctx, store.Entry{
-		Topic:   m.Topic,
-		Also:    m.Also,
-		Private: m.Private,
-		Event:   sse.Event{ID: m.ID, Type: m.Type, Data: m.Data, Retry: m.Retry},
-	})
+	e, err := h.log.Append(ctx, entryOf(m))
 	if err != nil {
 		return "", fmt.Errorf("hub: publish to %q: %w", m.Topic, logError(err))
 	}
 	h.published.Add(1)
 	h.noteAppended(e.ID)
 	return e.ID.String(), nil
+}
+
+// entryOf is the log entry of m.
+func entryOf(m Message) store.Entry {
+	return store.Entry{
+		Topic:   m.Topic,
+		Also:    m.Also,
+		Private: m.Private,
+		Event:   sse.Event{ID: m.ID, Type: m.Type, Data: m.Data, Retry: m.Retry},
+	}
 }
 
 func (h *Hub) validate(m Message) error {
