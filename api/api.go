@@ -52,6 +52,13 @@ type PublishResponse struct {
 	ID string `json:"id"`
 }
 
+// PublishBatchResponse is the body of a successful batch publish (201
+// Created): POST /events with a JSON array of [PublishRequest] (1 to 256),
+// published in order. IDs are the events' IDs in the order of the request.
+type PublishBatchResponse struct {
+	IDs []string `json:"ids"`
+}
+
 // Error is the body of every error the API answers (a 4xx or 5xx
 // status).
 type Error struct {

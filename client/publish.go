@@ -36,17 +36,42 @@ type PublishOptions struct {
 // [ErrNoEventID] when a successful answer names no event. URLs in errors
 // show no password and no access_token.
 func Publish(ctx context.Context, hubURL string, req api.PublishRequest, opts PublishOptions) (string, error) {
-	endpoint, shown, err := eventsURL(hubURL, nil)
-	if err != nil {
+	var v api.PublishResponse
+	if err := post(ctx, hubURL, req, opts, &v, func() bool { return v.ID != "" }); err != nil {
 		return "", err
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return "", fmt.Errorf("client: publish: %w", err)
+	return v.ID, nil
+}
+
+// PublishBatch publishes reqs (1 to 256) in order with one POST /events
+// and returns their IDs in the same order: the hub stores them together,
+// so no other publisher's event lands between them, and every subscriber
+// receives them in that order. One event the hub refuses refuses them all,
+// and nothing is published: the [*StatusError]'s message names it ("event
+// 3: …"). Its other errors are [Publish]'s; a failure of the hub's store
+// while storing them (503) may leave some stored.
+func PublishBatch(ctx context.Context, hubURL string, reqs []api.PublishRequest, opts PublishOptions) ([]string, error) {
+	var v api.PublishBatchResponse
+	if err := post(ctx, hubURL, reqs, opts, &v, func() bool { return len(v.IDs) == len(reqs) }); err != nil {
+		return nil, err
 	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	return v.IDs, nil
+}
+
+// post sends body as JSON to the hub's /events and decodes a 2xx answer
+// into answer, which ok must then find complete.
+func post(ctx context.Context, hubURL string, body any, opts PublishOptions, answer any, ok func() bool) error {
+	endpoint, shown, err := eventsURL(hubURL, nil)
 	if err != nil {
-		return "", fmt.Errorf("client: POST %s: %w", shown, err)
+		return err
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("client: publish: %w", err)
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("client: POST %s: %w", shown, err)
 	}
 	if opts.Header != nil {
 		r.Header = opts.Header.Clone()
@@ -63,21 +88,20 @@ func Publish(ctx context.Context, hubURL string, req api.PublishRequest, opts Pu
 		if errors.As(err, &ue) {
 			ue.URL = shown
 		}
-		return "", err // a *url.Error: it names the method and URL
+		return err // a *url.Error: it names the method and URL
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", statusError(http.MethodPost, shown, resp)
+		return statusError(http.MethodPost, shown, resp)
 	}
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	text, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return "", fmt.Errorf("client: POST %s: reading the answer: %w", shown, err)
+		return fmt.Errorf("client: POST %s: reading the answer: %w", shown, err)
 	}
-	var v api.PublishResponse
-	if json.Unmarshal(answer, &v) != nil || v.ID == "" {
-		return "", fmt.Errorf("%w: POST %s answered %s: %q", ErrNoEventID, shown, resp.Status, oneLine(string(answer), 200))
+	if json.Unmarshal(text, answer) != nil || !ok() {
+		return fmt.Errorf("%w: POST %s answered %s: %q", ErrNoEventID, shown, resp.Status, oneLine(string(text), 200))
 	}
-	return v.ID, nil
+	return nil
 }
 
 // EventsURL returns the URL of the event API of the hub at hubURL, with a

@@ -108,6 +108,58 @@ func TestPublish(t *testing.T) {
 	}
 }
 
+// TestPublishBatch publishes a batch to a real hub and reads it back: the
+// events arrive in order with the IDs PublishBatch returned. A batch with
+// a refused event (a wildcard topic) is a *StatusError naming it, and
+// publishes nothing: the stream's next event is the one published after.
+func TestPublishBatch(t *testing.T) {
+	base := startHerald(t, hub.Options{}, server.Options{})
+	ctx := t.Context()
+	marker, err := client.Publish(ctx, base, api.PublishRequest{Topic: "b/marker"}, client.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []api.PublishRequest{
+		{Topic: "b/1", Data: api.Text("one")},
+		{Topic: "b/2", Type: "note", Data: json.RawMessage(`{"n":2}`)},
+		{Topic: "b/1", Data: api.Text("three")},
+	}
+	ids, err := client.PublishBatch(ctx, base, reqs, client.PublishOptions{})
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("PublishBatch = %q, %v; want 3 IDs", ids, err)
+	}
+	_, err = client.PublishBatch(ctx, base, []api.PublishRequest{{Topic: "b/1"}, {Topic: "b/*"}}, client.PublishOptions{})
+	var se *client.StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest || !strings.Contains(se.Message, "event 1") {
+		t.Errorf("PublishBatch with a wildcard topic = %v, want a 400 StatusError naming event 1", err)
+	}
+	after, err := client.Publish(ctx, base, api.PublishRequest{Topic: "b/after"}, client.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	streamURL, err := client.EventsURL(base, "b/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConn(t, streamURL, client.Options{LastEventID: marker})
+	want := []sse.Event{{ID: ids[0], Data: "one"}, {ID: ids[1], Type: "note", Data: `{"n":2}`}, {ID: ids[2], Data: "three"}, {ID: after}}
+	var got []sse.Event
+	for ev, err := range c.Events(ctx) {
+		if err != nil {
+			t.Fatalf("Events() = %v after %q", err, got)
+		}
+		if got = append(got, ev); len(got) == len(want) {
+			break
+		}
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("event %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
 // TestPublishRefused checks what Publish returns when herald refuses the
 // event, with herald's exact status and message; the bad inputs tried are
 // a wildcard topic, an empty segment, a reserved type, data over the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,8 +14,8 @@ import (
 )
 
 // FuzzPublishBody posts arbitrary bodies with each content type and checks
-// that the answer is always a 201 with an id or a 4xx with a JSON error:
-// never a panic, a 5xx or a hang.
+// that the answer is always a 201 with an id (a batch: one id per event)
+// or a 4xx with a JSON error: never a panic, a 5xx or a hang.
 func FuzzPublishBody(f *testing.F) {
 	for _, seed := range []string{
 		`{"topic":"a","data":"x"}`,
@@ -23,6 +24,7 @@ func FuzzPublishBody(f *testing.F) {
 		`{"topic":"a","retry":-1}`,
 		`{"topic":"a**"}`,
 		`[]`, `{`, `{"topic":"a"} x`,
+		`[{"topic":"a","data":"x"},{"topic":"b","data":[1]}]`, ` [{"topic":"a"}] `, `[{"topic":"a"},{}]`, `[{"topic":"a"}`,
 		`topic=a&data=x&type=y&retry=5`,
 		"topic=a%0Ab",
 	} {
@@ -46,13 +48,21 @@ func FuzzPublishBody(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
-		var out map[string]string
+		var out struct {
+			ID    string   `json:"id"`
+			IDs   []string `json:"ids"`
+			Error string   `json:"error"`
+		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 			t.Fatalf("status %d, body %q is not JSON", rec.Code, rec.Body)
 		}
+		var batch []json.RawMessage
+		c := types[int(ct)%len(types)]
+		isBatch := (c == "application/json" || c == "") && json.Unmarshal([]byte(body), &batch) == nil
 		switch {
-		case rec.Code == http.StatusCreated && out["id"] != "":
-		case rec.Code >= 400 && rec.Code < 500 && out["error"] != "":
+		case rec.Code == http.StatusCreated && !isBatch && out.ID != "":
+		case rec.Code == http.StatusCreated && isBatch && len(out.IDs) == len(batch) && !slices.Contains(out.IDs, ""):
+		case rec.Code >= 400 && rec.Code < 500 && out.Error != "":
 		default:
 			t.Fatalf("POST %q: status %d body %v, want 201 with an id or a 4xx JSON error", body, rec.Code, out)
 		}

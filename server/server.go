@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -452,7 +453,7 @@ func (s *Server) publishEvent(w *statusWriter, raw http.ResponseWriter, r *http.
 		}
 	}
 	r.Body = http.MaxBytesReader(raw, r.Body, s.opts.MaxBodyBytes)
-	msg, err := decodePublish(r)
+	msgs, batch, err := decodePublish(r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -467,35 +468,58 @@ func (s *Server) publishEvent(w *statusWriter, raw http.ResponseWriter, r *http.
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	w.topic = msg.Topic
-	if strings.HasPrefix(msg.Topic, MercurePrefix) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("topic %.64q: topics under %q are the Mercure hub's; publish them to its endpoint", msg.Topic, MercurePrefix))
-		return
-	}
-	if claims != nil {
-		if aerr := authorizePublish(claims, msg.Topic); aerr != nil {
-			s.refuse(w, r, aerr)
+	w.topic = msgs[0].Topic
+	// Every event of a batch is checked before any is published: one
+	// refused refuses the batch, and the error names it.
+	for i, msg := range msgs {
+		which := ""
+		if batch {
+			which = fmt.Sprintf("event %d: ", i)
+		}
+		if strings.HasPrefix(msg.Topic, MercurePrefix) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%stopic %.64q: topics under %q are the Mercure hub's; publish them to its endpoint", which, msg.Topic, MercurePrefix))
 			return
 		}
-	}
-	if s.opts.Hub.Presence() != nil && strings.HasPrefix(msg.Topic, api.PresencePrefix) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("topic %.60q is reserved: presence/ topics carry the hub's join and leave events", msg.Topic))
-		return
+		if claims != nil {
+			if aerr := authorizePublish(claims, msg.Topic); aerr != nil {
+				aerr.msg = which + aerr.msg
+				s.refuse(w, r, aerr)
+				return
+			}
+		}
+		if s.opts.Hub.Presence() != nil && strings.HasPrefix(msg.Topic, api.PresencePrefix) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%stopic %.60q is reserved: presence/ topics carry the hub's join and leave events", which, msg.Topic))
+			return
+		}
 	}
 	// A publish waits at most PublishTimeout, for a log that is slow to
 	// answer or that pushes back because dispatch is behind: then 503, and
 	// the publisher retries (nothing was stored for ErrBusy).
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.PublishTimeout)
 	defer cancel()
-	id, err := s.opts.Hub.Publish(ctx, msg)
-	if err != nil {
-		if errors.Is(err, hub.ErrBusy) {
-			w.Header().Set("Retry-After", "1")
+	if batch {
+		ids, err := s.opts.Hub.PublishBatch(ctx, msgs)
+		if err != nil {
+			s.publishError(w, err)
+			return
 		}
-		writeError(w, statusOf(err), err.Error())
+		writeJSON(w, http.StatusCreated, api.PublishBatchResponse{IDs: ids})
+		return
+	}
+	id, err := s.opts.Hub.Publish(ctx, msgs[0])
+	if err != nil {
+		s.publishError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, api.PublishResponse{ID: id})
+}
+
+// publishError answers a publish the hub refused or failed.
+func (s *Server) publishError(w http.ResponseWriter, err error) {
+	if errors.Is(err, hub.ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeError(w, statusOf(err), err.Error())
 }
 
 type httpError struct {
@@ -506,58 +530,96 @@ type httpError struct {
 func (e *httpError) Error() string { return e.msg }
 
 // decodePublish reads a publish request: JSON, or a URL-encoded or
-// multipart form with fields topic, type, data and retry.
-func decodePublish(r *http.Request) (hub.Message, error) {
+// multipart form with fields topic, type, data and retry. A JSON array is
+// a batch (batch is true): one message per element, in order.
+func decodePublish(r *http.Request) (msgs []hub.Message, batch bool, err error) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" {
 		mt, err = "application/json", nil
 	}
 	if err != nil {
-		return hub.Message{}, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("bad Content-Type %q", ct)}
+		return nil, false, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("bad Content-Type %q", ct)}
 	}
 	switch {
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
 		return decodeJSON(r.Body)
 	case mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data":
 		if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-			return hub.Message{}, fmt.Errorf("malformed form: %w", err)
+			return nil, false, fmt.Errorf("malformed form: %w", err)
 		}
 		m := hub.Message{Topic: r.PostFormValue("topic"), Type: r.PostFormValue("type"), Data: r.PostFormValue("data")}
 		if v := r.PostFormValue("retry"); v != "" {
 			ms, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || ms < 0 {
-				return hub.Message{}, fmt.Errorf("retry must be a whole number of milliseconds, got %.32q", v)
+				return nil, false, fmt.Errorf("retry must be a whole number of milliseconds, got %.32q", v)
 			}
 			m.Retry = time.Duration(ms) * time.Millisecond
 		}
 		if m.Topic == "" {
-			return hub.Message{}, errors.New("missing topic")
+			return nil, false, errors.New("missing topic")
 		}
-		return m, nil
+		return []hub.Message{m}, false, nil
 	default:
-		return hub.Message{}, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: send application/json or a form", mt)}
+		return nil, false, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: send application/json or a form", mt)}
 	}
 }
 
-func decodeJSON(body io.Reader) (hub.Message, error) {
-	dec := json.NewDecoder(body)
+// decodeJSON reads a JSON publish body: one [api.PublishRequest], or an
+// array of 1 to hub.MaxBatch of them (batch).
+func decodeJSON(body io.Reader) (msgs []hub.Message, batch bool, err error) {
+	br := bufio.NewReader(body)
+	for {
+		c, err := br.Peek(1)
+		if err != nil || !isJSONSpace(c[0]) {
+			batch = err == nil && c[0] == '['
+			break
+		}
+		br.Discard(1)
+	}
+	dec := json.NewDecoder(br)
 	dec.DisallowUnknownFields()
-	var b api.PublishRequest
-	if err := dec.Decode(&b); err != nil {
+	var reqs []api.PublishRequest
+	if batch {
+		err = dec.Decode(&reqs)
+	} else {
+		reqs = make([]api.PublishRequest, 1)
+		err = dec.Decode(&reqs[0])
+	}
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return hub.Message{}, err
+			return nil, false, err
 		}
-		return hub.Message{}, fmt.Errorf("malformed JSON: %w", err)
+		return nil, false, fmt.Errorf("malformed JSON: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return hub.Message{}, err
+			return nil, false, err
 		}
-		return hub.Message{}, errors.New("malformed JSON: more than one value in the body")
+		return nil, false, errors.New("malformed JSON: more than one value in the body")
 	}
+	if batch && (len(reqs) == 0 || len(reqs) > hub.MaxBatch) {
+		return nil, false, fmt.Errorf("a batch holds 1 to %d events, got %d", hub.MaxBatch, len(reqs))
+	}
+	msgs = make([]hub.Message, len(reqs))
+	for i, b := range reqs {
+		if msgs[i], err = messageOf(b); err != nil {
+			if batch {
+				err = fmt.Errorf("event %d: %w", i, err)
+			}
+			return nil, false, err
+		}
+	}
+	return msgs, batch, nil
+}
+
+// isJSONSpace reports whether c is JSON's insignificant whitespace.
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// messageOf is the hub message of one publish request.
+func messageOf(b api.PublishRequest) (hub.Message, error) {
 	if b.Topic == "" {
 		return hub.Message{}, errors.New("missing topic")
 	}

@@ -558,6 +558,15 @@ func TestOpenAPIRequests(t *testing.T) {
 
 		// The hub: publish.
 		{name: "publish JSON", node: def, method: "POST", target: "/events", ctype: json1, body: `{"topic":"news/lobby","type":"note","data":{"text":"hi"},"retry":2000}`, status: 201},
+		{name: "publish a batch", node: def, method: "POST", target: "/events", ctype: json1, body: `[{"topic":"news/lobby","data":"one"},{"topic":"news/other","data":{"n":2}}]`, status: 201,
+			check: func(t *testing.T, _ *http.Response, body []byte, _ []sse.Event) {
+				var out struct{ IDs []string }
+				if err := json.Unmarshal(body, &out); err != nil || len(out.IDs) != 2 {
+					t.Errorf("a batch of 2 answered %s (%v); want 2 IDs", body, err)
+				}
+			}},
+		{name: "publish an empty batch", node: def, method: "POST", target: "/events", ctype: json1, body: `[]`, status: 400, invalid: true},
+		{name: "publish a batch with an event without a topic", node: def, method: "POST", target: "/events", ctype: json1, body: `[{"topic":"news/lobby"},{"data":"x"}]`, status: 400, invalid: true},
 		{name: "publish a URL-encoded form", node: def, method: "POST", target: "/events", ctype: "application/x-www-form-urlencoded", body: "topic=news%2Flobby&data=hi&retry=1000", status: 201},
 		{name: "publish a multipart form", node: def, method: "POST", target: "/events", ctype: mw.FormDataContentType(), body: form.String(), status: 201},
 		{name: "publish malformed JSON", node: def, method: "POST", target: "/events", ctype: json1, body: `{"topic":`, status: 400, invalid: true},
