@@ -95,6 +95,8 @@ var clusterRows = []row{
 	{"load_cpu_s", "latency phase: CPU of the load generator (raw-TCP subscribers), s (context: same 2 cores)", 0},
 	{"max_rate", "ramp through HTTP (POST /events): highest publish rate with p99 within the bound, events/s", +1},
 	{"max_rate_p99_ms", "ramp through HTTP: p99 at that rate, ms", -1},
+	{"max_rate_batch", "ramp through HTTP in batches (each publisher POSTs its due events as one JSON array, up to 256): highest publish rate with p99 within the bound, events/s", +1},
+	{"max_rate_batch_p99_ms", "ramp through HTTP in batches: p99 at that rate, ms", -1},
 	{"max_rate_redis", "ramp straight into Redis (store/redis Append, 256 publishers): highest rate with p99 within the bound, events/s", +1},
 	{"max_rate_redis_p99_ms", "ramp straight into Redis: p99 at that rate, ms", -1},
 	{"max_rate_redis_redis_cpu_us", "ramp straight into Redis: redis-server CPU per event at that rate, µs", -1},
@@ -242,6 +244,8 @@ type cluster struct {
 	// direct, when set, is where publish appends: the log itself, as a
 	// node would, without HTTP in between.
 	direct *redis.Log
+	// batched, when set, makes publish send batches through HTTP.
+	batched bool
 }
 
 // node is one herald serve process.
@@ -523,6 +527,103 @@ func (cl *cluster) publish(ctx context.Context, n, rate int, retry bool, onAck f
 	return res
 }
 
+// maxBatch is the most events herald takes in one POST /events.
+const maxBatch = 256
+
+// publishBatched is publish through HTTP in batches, as a publisher that
+// buffers does: each of Publishers workers per node sends, in one POST of
+// a JSON array, every one of its events whose time has come (at most
+// maxBatch), round-robin over the nodes. An event's data is as publish
+// writes it, with its scheduled time, so the wait in the buffer counts in
+// its latency.
+func (cl *cluster) publishBatched(ctx context.Context, n, rate int) pubResult {
+	workers := max(min(n, cl.c.Cluster.Publishers*len(cl.nodes)), 1)
+	var (
+		res   pubResult
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		start = time.Now()
+	)
+	at := func(i int) time.Time {
+		if rate <= 0 {
+			return start
+		}
+		return start.Add(time.Duration(i) * time.Second / time.Duration(rate))
+	}
+	for w := range workers {
+		wg.Go(func() {
+			var body, buf []byte
+			for i, sent := w, 0; i < n && ctx.Err() == nil; sent++ {
+				if d := time.Until(at(i)); d > 0 {
+					time.Sleep(d) // pacing, not waiting for a condition
+				}
+				body = append(body[:0], '[')
+				count, now := 0, time.Now()
+				for ; i < n && count < maxBatch && !at(i).After(now); i += workers {
+					buf = strconv.AppendInt(buf[:0], at(i).UnixNano(), 10)
+					buf = append(buf, ' ')
+					buf = strconv.AppendInt(buf, int64(i), 10)
+					buf = append(buf, ' ')
+					for len(buf) < cl.c.Size {
+						buf = append(buf, 'x')
+					}
+					if count > 0 {
+						body = append(body, ',')
+					}
+					body = append(body, `{"topic":"`+topicName+`","data":"`...)
+					body = append(body, buf...)
+					body = append(body, `"}`...)
+					count++
+				}
+				body = append(body, ']')
+				nd := cl.live(w + sent)
+				err := errors.New("no live node")
+				if nd != nil {
+					err = cl.postBatch(ctx, nd, body, count)
+				}
+				if err != nil {
+					atomic.AddInt64(&res.Failed, int64(count))
+					mu.Lock()
+					if res.FirstErr == "" {
+						res.FirstErr = err.Error()
+					}
+					mu.Unlock()
+					continue
+				}
+				atomic.AddInt64(&res.Acked, int64(count))
+			}
+		})
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	return res
+}
+
+// postBatch posts body, a JSON array of count events, to n's /events.
+func (cl *cluster) postBatch(ctx context.Context, n *node, body []byte, count int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.addr+"/events", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := cl.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("POST %s/events (a batch of %d): %s: %.200s", n.addr, count, resp.Status, b)
+	}
+	var out struct {
+		IDs []string `json:"ids"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || len(out.IDs) != count {
+		return fmt.Errorf("POST %s/events (a batch of %d): reply %.200q: %v", n.addr, count, b, err)
+	}
+	return nil
+}
+
 // live returns the i-th live node, round-robin, or nil if none is.
 func (cl *cluster) live(i int) *node {
 	var up []*node
@@ -630,6 +731,12 @@ func (cl *cluster) run(ctx context.Context, n int, ir *implResult) error {
 	if err := cl.ramp(ctx, r, ir, ""); err != nil {
 		return err
 	}
+	cl.batched = true
+	err = cl.ramp(ctx, r, ir, "_batch")
+	cl.batched = false
+	if err != nil {
+		return err
+	}
 	log, err := redis.New(ctx, redis.Options{URL: cl.redis, Stream: cl.stream})
 	if err != nil {
 		return err
@@ -685,7 +792,12 @@ func (cl *cluster) ramp(ctx context.Context, r *run, ir *implResult, suffix stri
 			return err
 		}
 		redis0, nodes0 := cl.redisCPU(), cl.nodeCPU()
-		pub := cl.publish(ctx, n, rate, false, nil)
+		var pub pubResult
+		if cl.batched {
+			pub = cl.publishBatched(ctx, n, rate)
+		} else {
+			pub = cl.publish(ctx, n, rate, false, nil)
+		}
 		w, err := r.wait()
 		if err != nil {
 			return err
