@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/heraldsse/herald/hub"
+	"github.com/heraldsse/herald/store"
+	"github.com/heraldsse/herald/store/memory"
 )
 
 // TestPublishBatch checks that a batch reaches a subscriber in order with
@@ -61,5 +63,30 @@ func TestPublishBatch(t *testing.T) {
 	}
 	if _, err := h.PublishBatch(t.Context(), []hub.Message{good}); !errors.Is(err, hub.ErrClosed) {
 		t.Errorf("PublishBatch on a closed hub = %v, want ErrClosed", err)
+	}
+}
+
+// plainLog is a log without AppendBatch: its method set is store.Log's.
+type plainLog struct{ store.Log }
+
+// TestPublishBatchOneByOne checks PublishBatch on a log that cannot append
+// a batch: the messages are appended one by one, in order.
+func TestPublishBatchOneByOne(t *testing.T) {
+	l := memory.New(memory.Options{})
+	t.Cleanup(func() { l.Close() })
+	h := newHub(t, hub.Options{Log: plainLog{l}})
+	sub, err := h.Subscribe(t.Context(), hub.SubscribeRequest{Topics: []string{"t/*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []hub.Message{{Topic: "t/a", Data: "1"}, {Topic: "t/b", Data: "2"}}
+	ids, err := h.PublishBatch(t.Context(), msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range collect(t, sub, 2) {
+		if ev.ID != ids[i] || ev.Data != msgs[i].Data {
+			t.Errorf("event %d = %+v, want id %s data %s", i, ev, ids[i], msgs[i].Data)
+		}
 	}
 }

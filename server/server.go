@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -568,16 +567,9 @@ func decodePublish(r *http.Request) (msgs []hub.Message, batch bool, err error) 
 // decodeJSON reads a JSON publish body: one [api.PublishRequest], or an
 // array of 1 to hub.MaxBatch of them (batch).
 func decodeJSON(body io.Reader) (msgs []hub.Message, batch bool, err error) {
-	br := bufio.NewReader(body)
-	for {
-		c, err := br.Peek(1)
-		if err != nil || !isJSONSpace(c[0]) {
-			batch = err == nil && c[0] == '['
-			break
-		}
-		br.Discard(1)
-	}
-	dec := json.NewDecoder(br)
+	first, body := firstByte(body)
+	batch = first == '['
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	var reqs []api.PublishRequest
 	if batch {
@@ -615,8 +607,21 @@ func decodeJSON(body io.Reader) (msgs []hub.Message, batch bool, err error) {
 	return msgs, batch, nil
 }
 
-// isJSONSpace reports whether c is JSON's insignificant whitespace.
-func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+// firstByte skips the JSON whitespace at the start of body and returns
+// the byte after it (0 at the end or on an error, which reading on from
+// rest reports) and a reader of body from that byte on.
+func firstByte(body io.Reader) (first byte, rest io.Reader) {
+	var b [1]byte
+	for {
+		n, err := body.Read(b[:])
+		if n == 1 && b[0] != ' ' && b[0] != '\t' && b[0] != '\n' && b[0] != '\r' {
+			return b[0], io.MultiReader(bytes.NewReader(b[:]), body)
+		}
+		if err != nil {
+			return 0, body
+		}
+	}
+}
 
 // messageOf is the hub message of one publish request.
 func messageOf(b api.PublishRequest) (hub.Message, error) {
