@@ -87,20 +87,7 @@ func TestPublish(t *testing.T) {
 		want = append(want, ev)
 	}
 
-	streamURL, err := client.EventsURL(base, "chat/**")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newConn(t, streamURL, client.Options{LastEventID: marker})
-	var got []sse.Event
-	for ev, err := range c.Events(ctx) {
-		if err != nil {
-			t.Fatalf("Events() = %v after %q", err, got)
-		}
-		if got = append(got, ev); len(got) == len(want) {
-			break
-		}
-	}
+	got := readAfter(t, base, "chat/**", marker, len(want))
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("event %d (%s) = %q, want %q", i, tests[i].name, got[i], want[i])
@@ -138,26 +125,34 @@ func TestPublishBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	streamURL, err := client.EventsURL(base, "b/*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newConn(t, streamURL, client.Options{LastEventID: marker})
 	want := []sse.Event{{ID: ids[0], Data: "one"}, {ID: ids[1], Type: "note", Data: `{"n":2}`}, {ID: ids[2], Data: "three"}, {ID: after}}
-	var got []sse.Event
-	for ev, err := range c.Events(ctx) {
-		if err != nil {
-			t.Fatalf("Events() = %v after %q", err, got)
-		}
-		if got = append(got, ev); len(got) == len(want) {
-			break
-		}
-	}
+	got := readAfter(t, base, "b/*", marker, len(want))
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("event %d = %q, want %q", i, got[i], want[i])
 		}
 	}
+}
+
+// readAfter subscribes to pattern on the hub at base, resuming after the
+// event lastID, and returns the first n events.
+func readAfter(t *testing.T, base, pattern, lastID string, n int) []sse.Event {
+	t.Helper()
+	streamURL, err := client.EventsURL(base, pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConn(t, streamURL, client.Options{LastEventID: lastID})
+	var got []sse.Event
+	for ev, err := range c.Events(t.Context()) {
+		if err != nil {
+			t.Fatalf("Events() = %v after %q", err, got)
+		}
+		if got = append(got, ev); len(got) == n {
+			break
+		}
+	}
+	return got
 }
 
 // TestPublishRefused checks what Publish returns when herald refuses the
